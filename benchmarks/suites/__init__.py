@@ -1,0 +1,1 @@
+"""Benchmark suites; each module registers its suites with ``harness.suite``."""

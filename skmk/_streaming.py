@@ -1,0 +1,117 @@
+"""The streaming-state protocol shared by every way of fitting.
+
+Both algorithms are *initialize → update → merge → finalize* (Liberty et al., "Elastic machine
+learning algorithms in Amazon SageMaker", SIGMOD 2020). One small, picklable state object per
+algorithm carries a fit:
+
+* ``fit(X)``: one state, ``update`` over the mini-batches of X, ``finalize``;
+* ``partial_fit``: ``update`` on the state kept from the previous call, ``finalize`` again;
+* out-of-core sources: the same loop over batches read from files;
+* distributed fit: one state per worker shard, ``merge`` on the driver, ``finalize``;
+* checkpoint/resume and re-finalizing for new settings (a k-means coreset for another k).
+
+An estimator supplies two methods: ``_initialize_state(batch, random_state)`` and
+``_finalize_state(state)``; the loop, progress and the all-or-nothing commit of fitted
+attributes live here.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger("skmk")
+
+__all__ = ["Batch", "StreamingState", "commit_fitted", "run_updates"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One mini-batch: features, optional targets and optional per-row weights.
+
+    Attributes
+    ----------
+    X : ndarray or sparse matrix of shape (n_rows, n_features)
+    y : ndarray of shape (n_rows,) or None
+    sample_weight : ndarray of shape (n_rows,) or None
+    """
+
+    X: Any
+    y: np.ndarray | None = None
+    sample_weight: np.ndarray | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return self.X.shape[0]
+
+
+class StreamingState(abc.ABC):
+    """What an algorithm remembers between mini-batches.
+
+    Subclasses are plain picklable objects (numpy arrays and numbers), so a state can be
+    checkpointed, shipped to a worker and merged on a driver.
+    """
+
+    #: Rows (or total weight) absorbed so far.
+    n_seen: float = 0.0
+
+    @abc.abstractmethod
+    def update(self, batch: Batch) -> None:
+        """Absorb one mini-batch in place."""
+
+    @abc.abstractmethod
+    def merge(self, other: StreamingState) -> StreamingState:
+        """Combine with a state built on other data of the same stream; returns the result."""
+
+
+def run_updates(
+    state: StreamingState,
+    batches: Iterable[Batch],
+    *,
+    progress=None,
+) -> StreamingState:
+    """Feed every batch to ``state.update``; ``progress(state, batch)`` is called after each."""
+    for batch in batches:
+        if batch.n_rows == 0:
+            continue
+        state.update(batch)
+        if progress is not None:
+            progress(state, batch)
+    return state
+
+
+def peek(batches: Iterable[Batch]) -> tuple[Batch, Iterator[Batch]]:
+    """The first non-empty batch and an iterator over all batches, that first one included.
+
+    Initialization needs the first batch (k-means seeds its extra centers from it) before the
+    update loop sees it; this avoids reading a source twice.
+    """
+    iterator = iter(batches)
+    for batch in iterator:
+        if batch.n_rows:
+            return batch, _chain_first(batch, iterator)
+    raise ValueError("the data holds no rows: at least one sample is required to fit")
+
+
+def _chain_first(first: Batch, rest: Iterator[Batch]) -> Iterator[Batch]:
+    yield first
+    yield from rest
+
+
+def commit_fitted(estimator, fitted: dict[str, Any]) -> None:
+    """Set all fitted attributes at once, after everything that can fail has run.
+
+    Fitting computes into a local dict and commits here, so a fit that raises leaves a
+    previously fitted estimator exactly as it was. Fitted attributes of an earlier fit that the
+    new one does not produce (e.g. ``feature_names_in_`` after fitting an ndarray) are removed.
+    """
+    for name in [n for n in vars(estimator) if n.endswith("_") and not n.startswith("__")]:
+        if name not in fitted:
+            delattr(estimator, name)
+    for name, value in fitted.items():
+        setattr(estimator, name, value)

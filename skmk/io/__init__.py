@@ -1,0 +1,9 @@
+"""Data sources: everything ``fit`` can read, turned into a stream of :class:`~skmk._streaming.Batch`.
+
+In-memory arrays are validated whole by the estimator and then cut into mini-batches here;
+file and URL sources (RecordIO-protobuf, CSV, Parquet, npy, fsspec URLs) are read batch by batch.
+"""
+
+from ._arrays import iter_array_batches
+
+__all__ = ["iter_array_batches"]

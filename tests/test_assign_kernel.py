@@ -1,0 +1,90 @@
+"""The chunked GEMM nearest-center kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import pairwise_distances_argmin_min
+from threadpoolctl import threadpool_limits
+
+from skmk._kernels import effective_n_threads, nearest_centers
+
+
+def _reference(X, C):
+    sq = ((X[:, None, :].astype(np.float64) - C[None, :, :]) ** 2).sum(axis=2)
+    return sq.argmin(axis=1), sq.min(axis=1)
+
+
+@pytest.mark.parametrize("n_samples", [0, 1, 255, 256, 257, 1000])
+@pytest.mark.parametrize("n_centers", [1, 7, 300])
+def test_matches_brute_force(float_dtype, n_samples, n_centers, rng):
+    X = rng.standard_normal((n_samples, 13)).astype(float_dtype)
+    C = rng.standard_normal((n_centers, 13)).astype(float_dtype)
+    labels, sq = nearest_centers(X, C)
+    assert labels.dtype == np.int32 and sq.dtype == float_dtype
+    assert labels.shape == sq.shape == (n_samples,)
+    _, ref_sq = _reference(X, C)
+    rtol = 1e-4 if float_dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(sq, ref_sq, rtol=rtol, atol=rtol)
+    # Labels may differ only where two centers are equally near within rounding.
+    chosen = ((X.astype(np.float64) - C[labels]) ** 2).sum(axis=1) if n_samples else ref_sq
+    np.testing.assert_allclose(chosen, ref_sq, rtol=rtol, atol=rtol)
+
+
+def test_agrees_with_scikit_learn(blobs):
+    X, _, centers = blobs
+    labels, sq = nearest_centers(X, centers)
+    ref_labels, ref_dist = pairwise_distances_argmin_min(X, centers)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(np.sqrt(sq), ref_dist, rtol=1e-4)
+
+
+def test_distance_of_a_row_on_a_center_is_exactly_non_negative(float_dtype, rng):
+    C = (rng.standard_normal((20, 50)) * 1e3).astype(float_dtype)
+    labels, sq = nearest_centers(C.copy(), C)
+    np.testing.assert_array_equal(labels, np.arange(20))
+    assert (sq >= 0).all()
+
+
+def test_ties_go_to_the_lowest_index(float_dtype):
+    C = np.array([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0]], dtype=float_dtype)
+    X = np.array([[0.0, 0.0], [0.0, 5.0], [1.0, 0.0]], dtype=float_dtype)
+    labels, _ = nearest_centers(X, C)
+    np.testing.assert_array_equal(labels, [0, 0, 0])
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, None])
+def test_same_answer_for_any_thread_count_and_chunk_size(n_threads, rng):
+    X = rng.standard_normal((2000, 32)).astype(np.float32)
+    C = rng.standard_normal((64, 32)).astype(np.float32)
+    expected = nearest_centers(X, C, n_threads=1, chunk_size=2000)
+    for chunk_size in (1, 17, 256):
+        labels, sq = nearest_centers(X, C, n_threads=n_threads, chunk_size=chunk_size)
+        np.testing.assert_array_equal(labels, expected[0])
+        np.testing.assert_allclose(sq, expected[1], rtol=1e-5)
+
+
+def test_non_contiguous_input_is_handled(rng):
+    X = rng.standard_normal((100, 10))[:, ::2]
+    C = np.asfortranarray(rng.standard_normal((5, 5)))
+    labels, _ = nearest_centers(X, C)
+    np.testing.assert_array_equal(labels, _reference(X, C)[0])
+
+
+def test_bad_inputs_name_the_problem(rng):
+    X = rng.standard_normal((10, 4))
+    with pytest.raises(TypeError, match="dtype"):
+        nearest_centers(X, X.astype(np.float32))
+    with pytest.raises(TypeError, match="dtype"):
+        nearest_centers(X.astype(int), X.astype(int))
+    with pytest.raises(ValueError, match="same number of columns"):
+        nearest_centers(X, X[:, :3].copy())
+    with pytest.raises(ValueError, match="at least one row"):
+        nearest_centers(X, X[:0])
+
+
+def test_thread_count_follows_the_usual_limits():
+    assert effective_n_threads(1) == 1
+    assert effective_n_threads(-1) == effective_n_threads()
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert effective_n_threads() == 1
