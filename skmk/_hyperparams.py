@@ -139,7 +139,7 @@ class Hyperparameter:
 
     def docstring_entry(self) -> str:
         default = self.default
-        shown = f"{default!r}" if isinstance(default, (str, list)) else f"{default}"
+        shown = f"{default!r}" if isinstance(default, (str, list, tuple)) else f"{default}"
         header = f"{self.name} : {self.describe_type()}, default={shown}"
         body = self.doc.strip()
         if self.on_wire and self.wire_name != self.name:
@@ -184,6 +184,10 @@ class Hyperparameter:
             return text
         if isinstance(value, dict):
             return text
+        if isinstance(value, list) and isinstance(self.default, tuple):
+            # Defaults must be immutable, so list parameters default to tuples; a wire list
+            # comes back in the default's type.
+            value = tuple(value)
         if not self.is_valid(value) and self.is_valid(text):
             return text
         return value

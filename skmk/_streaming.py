@@ -18,6 +18,7 @@ attributes live here.
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 
 logger = logging.getLogger("skmk")
 
-__all__ = ["Batch", "StreamingState", "commit_fitted", "run_updates"]
+__all__ = ["Batch", "StreamingState", "atomic_fit", "commit_fitted", "run_updates"]
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,37 @@ def commit_fitted(estimator, fitted: dict[str, Any]) -> None:
     previously fitted estimator exactly as it was. Fitted attributes of an earlier fit that the
     new one does not produce (e.g. ``feature_names_in_`` after fitting an ndarray) are removed.
     """
-    for name in [n for n in vars(estimator) if n.endswith("_") and not n.startswith("__")]:
+    for name in _fitted_attributes(estimator):
         if name not in fitted:
             delattr(estimator, name)
     for name, value in fitted.items():
         setattr(estimator, name, value)
+
+
+def atomic_fit(method):
+    """Decorate a fitting method so that, if it raises, the estimator is left as it was.
+
+    Fitted attributes (names ending in ``_``) are snapshotted before the call and restored on
+    any exception — including ones that ``validate_data`` sets early, such as
+    ``n_features_in_``. The snapshot is shallow: fitting code replaces attributes and never
+    mutates a fitted array or state in place.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        snapshot = _fitted_attributes(self)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            for name in _fitted_attributes(self):
+                delattr(self, name)
+            for name, value in snapshot.items():
+                setattr(self, name, value)
+            raise
+
+    return wrapper
+
+
+def _fitted_attributes(estimator) -> dict[str, Any]:
+    return {name: value for name, value in vars(estimator).items()
+            if name.endswith("_") and not name.startswith("__")}

@@ -8,11 +8,20 @@ BLAS single-threaded while the OpenMP kernel runs.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
+from . import _kmeans
 from ._assign import assign_dense, omp_max_threads, openmp_enabled
 from ._threads import single_threaded_blas
 
-__all__ = ["effective_n_threads", "nearest_centers", "openmp_enabled", "row_sq_norms"]
+__all__ = [
+    "accumulate_weighted_sums",
+    "effective_n_threads",
+    "kmeans_plusplus",
+    "nearest_centers",
+    "openmp_enabled",
+    "row_sq_norms",
+]
 
 #: Rows per GEMM chunk: 256 rows x up to a few thousand centers keeps each thread's buffer in L2.
 DEFAULT_CHUNK_SIZE = 256
@@ -32,9 +41,17 @@ def effective_n_threads(n_threads: int | None = None) -> int:
     return max(min(int(n_threads), available), 1)
 
 
-def row_sq_norms(X: np.ndarray) -> np.ndarray:
-    """Squared Euclidean norm of each row, in X's dtype. Shape (n_rows,)."""
+def row_sq_norms(X) -> np.ndarray:
+    """Squared Euclidean norm of each row (dense or sparse), in X's dtype. Shape (n_rows,)."""
+    if sp.issparse(X):
+        return np.asarray(X.multiply(X).sum(axis=1), dtype=X.dtype).ravel()
     return np.einsum("ij,ij->i", X, X)
+
+
+def _csr_parts(X):
+    """CSR arrays with int32 indices, the layout the kernels take."""
+    X = sp.csr_matrix(X)
+    return X.data, X.indices.astype(np.int32, copy=False), X.indptr.astype(np.int32, copy=False)
 
 
 def nearest_centers(
@@ -49,8 +66,8 @@ def nearest_centers(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features), float32 or float64, C-contiguous
-        The rows to assign.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features), float32 or float64
+        The rows to assign; sparse input is handled as CSR.
     centers : ndarray of shape (n_centers, n_features), same dtype as X, C-contiguous
         The candidate centers.
     centers_sq_norms : ndarray of shape (n_centers,), default=None
@@ -78,7 +95,6 @@ def nearest_centers(
         )
     if centers.shape[0] == 0:
         raise ValueError("centers must hold at least one row")
-    X = np.ascontiguousarray(X)
     centers = np.ascontiguousarray(centers)
     if centers_sq_norms is None:
         centers_sq_norms = row_sq_norms(centers)
@@ -87,6 +103,91 @@ def nearest_centers(
     labels = np.empty(X.shape[0], dtype=np.int32)
     sq_distances = np.empty(X.shape[0], dtype=X.dtype)
     n_threads = effective_n_threads(n_threads)
+    if sp.issparse(X):
+        data, indices, indptr = _csr_parts(X)
+        centers_t = np.ascontiguousarray(centers.T)
+        _kmeans.assign_csr(data, indices, indptr, centers_t, centers_sq_norms, labels,
+                           sq_distances, n_threads)
+        return labels, sq_distances
+    X = np.ascontiguousarray(X)
     with single_threaded_blas(n_threads):
         assign_dense(X, centers, centers_sq_norms, labels, sq_distances, n_threads, chunk_size)
     return labels, sq_distances
+
+
+def accumulate_weighted_sums(
+    X,
+    sample_weight: np.ndarray,
+    labels: np.ndarray,
+    n_centers: int,
+    *,
+    n_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-center weighted sums of the rows assigned to each center.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features), float32 or float64
+    sample_weight : ndarray of shape (n_samples,), X's dtype
+    labels : ndarray of shape (n_samples,), int32, values in [0, n_centers)
+    n_centers : int
+
+    Returns
+    -------
+    sums : ndarray of shape (n_centers, n_features), float64
+        ``sum_i w_i x_i`` over the rows labelled with each center.
+    weights : ndarray of shape (n_centers,), float64
+        ``sum_i w_i`` over the same rows.
+    """
+    sums = np.zeros((n_centers, X.shape[1]), dtype=np.float64)
+    weights = np.zeros(n_centers, dtype=np.float64)
+    sample_weight = np.ascontiguousarray(sample_weight, dtype=X.dtype)
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    n_threads = effective_n_threads(n_threads)
+    if sp.issparse(X):
+        data, indices, indptr = _csr_parts(X)
+        _kmeans.accumulate_csr(data, indices, indptr, sample_weight, labels, sums, weights,
+                               n_threads)
+    else:
+        _kmeans.accumulate_dense(np.ascontiguousarray(X), sample_weight, labels, sums, weights,
+                                 n_threads)
+    return sums, weights
+
+
+def kmeans_plusplus(
+    X: np.ndarray,
+    sample_weight: np.ndarray,
+    n_clusters: int,
+    random_state: np.random.RandomState,
+    *,
+    n_local_trials: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted greedy k-means++ seeds chosen among the rows of X.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative; a row is drawn with probability proportional to ``w * D^2``.
+    n_clusters : int
+        Seeds to draw, at most the number of rows with positive weight.
+    random_state : numpy.random.RandomState
+    n_local_trials : int, default=None
+        Candidates per round; None uses ``2 + int(log(n_clusters))`` (Arthur & Vassilvitskii).
+        1 is plain D² sampling.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features), X's dtype
+    indices : ndarray of shape (n_clusters,), int32
+        Row of X each seed was taken from.
+    """
+    X = np.ascontiguousarray(X)
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    uniforms = random_state.random_sample(1 + (n_clusters - 1) * n_local_trials)
+    centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
+    indices = np.empty(n_clusters, dtype=np.int32)
+    _kmeans.kmeans_plusplus(X, np.ascontiguousarray(sample_weight, dtype=X.dtype), n_clusters,
+                            n_local_trials, uniforms, centers, indices)
+    return centers, indices

@@ -1,4 +1,4 @@
-"""Data sources: everything ``fit`` can read, turned into a stream of :class:`~skmk._streaming.Batch`.
+"""Data sources: everything ``fit`` can read, as a stream of :class:`~skmk._streaming.Batch`.
 
 In-memory arrays are validated whole by the estimator and then cut into mini-batches here;
 file and URL sources (RecordIO-protobuf, CSV, Parquet, npy, fsspec URLs) are read batch by batch.

@@ -1,0 +1,299 @@
+"""k-means kernels: sparse assignment, weighted center sums, weighted k-means++.
+
+Dense assignment lives in ``_assign.pyx``; these are the other hot loops of streaming k-means:
+
+* ``assign_csr``: nearest center of each CSR row. Each nonzero (column c, value v) adds
+  ``v * centers_t[c, :]`` to a row's dot products, a contiguous axpy over the centers, so the
+  transposed centers are read in cache-friendly order.
+* ``accumulate_dense`` / ``accumulate_csr``: per-center sums of ``w_i * x_i`` and of ``w_i`` for
+  given labels, with thread-local accumulators merged at the end (no atomics, deterministic for
+  a given thread count).
+* ``kmeans_plusplus``: weighted greedy k-means++ seeding (D² sampling where each point counts
+  with its weight; several candidates per round, keep the one that lowers the potential most).
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
+from libc.float cimport DBL_MAX
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+from ._blas cimport dot, gemm_abt
+
+
+def assign_csr(
+    const floating[::1] data,               # IN  CSR values
+    const int[::1] indices,                 # IN  CSR column indices
+    const int[::1] indptr,                  # IN  CSR row pointers (n_samples + 1,)
+    const floating[:, ::1] centers_t,       # IN  (n_features, n_centers), centers transposed
+    const floating[::1] centers_sq_norms,   # IN  (n_centers,)
+    int[::1] labels,                        # OUT (n_samples,)
+    floating[::1] sq_distances,             # OUT (n_samples,)
+    int n_threads,
+):
+    """Nearest center and squared distance of each CSR row (ties to the lowest index)."""
+    cdef:
+        int n_samples = indptr.shape[0] - 1
+        int n_centers = centers_t.shape[1]
+        int i, j, k, col, best_j
+        floating value, best, x_sq, candidate
+        floating *dots
+
+    if n_samples == 0:
+        return
+    dots = NULL
+    with nogil, parallel(num_threads=n_threads):
+        dots = <floating *> malloc(sizeof(floating) * n_centers)
+        for i in prange(n_samples, schedule="static"):
+            memset(dots, 0, sizeof(floating) * n_centers)
+            x_sq = 0
+            for k in range(indptr[i], indptr[i + 1]):
+                col = indices[k]
+                value = data[k]
+                x_sq = x_sq + value * value
+                for j in range(n_centers):
+                    dots[j] += value * centers_t[col, j]
+            best = DBL_MAX
+            best_j = 0
+            for j in range(n_centers):
+                candidate = centers_sq_norms[j] - 2 * dots[j]
+                if candidate < best:
+                    best = candidate
+                    best_j = j
+            labels[i] = best_j
+            sq_distances[i] = max(x_sq + best, <floating> 0.0)
+        free(dots)
+
+
+def accumulate_dense(
+    const floating[:, ::1] X,               # IN  (n_samples, n_features)
+    const floating[::1] sample_weight,      # IN  (n_samples,)
+    const int[::1] labels,                  # IN  (n_samples,)
+    double[:, ::1] sums,                    # OUT (n_centers, n_features), added to
+    double[::1] weights,                    # OUT (n_centers,), added to
+    int n_threads,
+):
+    """sums[labels[i]] += w_i * X[i] and weights[labels[i]] += w_i, accumulated in float64.
+
+    Sums are kept in float64 whatever X's dtype so that long streams of float32 data do not lose
+    the small contributions of late batches.
+    """
+    cdef:
+        int n_samples = X.shape[0]
+        int n_features = X.shape[1]
+        int n_centers = sums.shape[0]
+        int i, f, t, label, n_local
+        double w
+        double *local_sums
+        double *local_weights
+        double *all_sums
+        double *all_weights
+
+    if n_samples == 0:
+        return
+    n_threads = _accumulation_threads(n_threads, n_samples)
+    n_local = n_centers * n_features
+    all_sums = _zeroed(n_local * n_threads)
+    all_weights = _zeroed(n_centers * n_threads)
+    t = 0  # per-thread values below; initialised to keep the compiler's analysis quiet
+    local_sums = all_sums
+    local_weights = all_weights
+    with nogil, parallel(num_threads=n_threads):
+        t = threadid()
+        local_sums = all_sums + t * n_local
+        local_weights = all_weights + t * n_centers
+        for i in prange(n_samples, schedule="static"):
+            label = labels[i]
+            w = sample_weight[i]
+            local_weights[label] += w
+            for f in range(n_features):
+                local_sums[label * n_features + f] += w * X[i, f]
+    _reduce_thread_buffers(all_sums, all_weights, sums, weights, n_threads)
+    free(all_sums)
+    free(all_weights)
+
+
+def accumulate_csr(
+    const floating[::1] data,
+    const int[::1] indices,
+    const int[::1] indptr,
+    const floating[::1] sample_weight,      # IN  (n_samples,)
+    const int[::1] labels,                  # IN  (n_samples,)
+    double[:, ::1] sums,                    # OUT (n_centers, n_features), added to
+    double[::1] weights,                    # OUT (n_centers,), added to
+    int n_threads,
+):
+    """The CSR twin of ``accumulate_dense``."""
+    cdef:
+        int n_samples = indptr.shape[0] - 1
+        int n_features = sums.shape[1]
+        int n_centers = sums.shape[0]
+        int i, k, t, label, n_local
+        double w
+        double *local_sums
+        double *local_weights
+        double *all_sums
+        double *all_weights
+
+    if n_samples == 0:
+        return
+    n_threads = _accumulation_threads(n_threads, n_samples)
+    n_local = n_centers * n_features
+    all_sums = _zeroed(n_local * n_threads)
+    all_weights = _zeroed(n_centers * n_threads)
+    t = 0  # per-thread values below; initialised to keep the compiler's analysis quiet
+    local_sums = all_sums
+    local_weights = all_weights
+    with nogil, parallel(num_threads=n_threads):
+        t = threadid()
+        local_sums = all_sums + t * n_local
+        local_weights = all_weights + t * n_centers
+        for i in prange(n_samples, schedule="static"):
+            label = labels[i]
+            w = sample_weight[i]
+            local_weights[label] += w
+            for k in range(indptr[i], indptr[i + 1]):
+                local_sums[label * n_features + indices[k]] += w * data[k]
+    _reduce_thread_buffers(all_sums, all_weights, sums, weights, n_threads)
+    free(all_sums)
+    free(all_weights)
+
+
+cdef inline int _accumulation_threads(int n_threads, int n_samples) noexcept nogil:
+    """Threads worth starting: each needs a private (n_centers, n_features) buffer, so small
+    inputs run on fewer."""
+    return max(min(n_threads, n_samples // 64), 1)
+
+
+cdef double *_zeroed(Py_ssize_t n) except NULL:
+    cdef double *buffer = <double *> malloc(sizeof(double) * n)
+    if buffer == NULL:
+        raise MemoryError()
+    memset(buffer, 0, sizeof(double) * n)
+    return buffer
+
+
+cdef void _reduce_thread_buffers(
+    const double *all_sums, const double *all_weights, double[:, ::1] sums,
+    double[::1] weights, int n_threads,
+) noexcept nogil:
+    cdef int t, j, f
+    cdef int n_centers = sums.shape[0]
+    cdef int n_features = sums.shape[1]
+    for t in range(n_threads):
+        for j in range(n_centers):
+            weights[j] += all_weights[t * n_centers + j]
+            for f in range(n_features):
+                sums[j, f] += all_sums[(t * n_centers + j) * n_features + f]
+
+
+def kmeans_plusplus(
+    const floating[:, ::1] X,               # IN  (n_samples, n_features)
+    const floating[::1] sample_weight,      # IN  (n_samples,), > 0
+    int n_clusters,
+    int n_local_trials,
+    const double[::1] uniforms,             # IN  (1 + (n_clusters - 1) * n_local_trials,) in [0, 1)
+    floating[:, ::1] centers,               # OUT (n_clusters, n_features)
+    int[::1] chosen,                        # OUT (n_clusters,) row index of each center
+):
+    """Weighted greedy k-means++ seeding.
+
+    The first center is drawn with probability proportional to weight; each later round draws
+    ``n_local_trials`` candidates with probability proportional to ``w_i * D(x_i)^2`` and keeps
+    the one that minimises the new potential ``sum_i w_i * min(D(x_i)^2, ||x_i - c||^2)``.
+    Randomness comes in as pre-drawn uniforms so that numpy's seeded generator decides the
+    result. Runs single-threaded: the coresets it seeds hold at most a few thousand points.
+    """
+    cdef:
+        int n_samples = X.shape[0]
+        int n_features = X.shape[1]
+        int c, trial, i, f, best_trial, pick, next_uniform = 0
+        double potential, best_potential, target, running, d
+        floating *candidate_dots
+        floating *candidate_rows
+        double *closest_sq
+        double *x_sq
+        double *cumulative
+        double *trial_potential
+        int *candidates
+
+    closest_sq = <double *> malloc(sizeof(double) * n_samples)
+    x_sq = <double *> malloc(sizeof(double) * n_samples)
+    cumulative = <double *> malloc(sizeof(double) * n_samples)
+    candidate_dots = <floating *> malloc(sizeof(floating) * n_samples * n_local_trials)
+    candidate_rows = <floating *> malloc(sizeof(floating) * n_features * n_local_trials)
+    trial_potential = <double *> malloc(sizeof(double) * n_local_trials)
+    candidates = <int *> malloc(sizeof(int) * n_local_trials)
+    try:
+        with nogil:
+            for i in range(n_samples):
+                x_sq[i] = dot(n_features, &X[i, 0], &X[i, 0])
+                cumulative[i] = sample_weight[i] + (cumulative[i - 1] if i else 0.0)
+            pick = _search(cumulative, n_samples, uniforms[next_uniform] * cumulative[n_samples - 1])
+            next_uniform += 1
+            _set_center(X, centers, chosen, 0, pick)
+            potential = 0.0
+            for i in range(n_samples):
+                d = x_sq[i] + x_sq[pick] - 2 * dot(n_features, &X[i, 0], &X[pick, 0])
+                closest_sq[i] = max(d, 0.0)
+                potential += sample_weight[i] * closest_sq[i]
+
+            for c in range(1, n_clusters):
+                running = 0.0
+                for i in range(n_samples):
+                    running += sample_weight[i] * closest_sq[i]
+                    cumulative[i] = running
+                for trial in range(n_local_trials):
+                    target = uniforms[next_uniform] * running
+                    next_uniform += 1
+                    candidates[trial] = _search(cumulative, n_samples, target)
+                # dots between every point and every candidate in one GEMM
+                for trial in range(n_local_trials):
+                    for f in range(n_features):
+                        candidate_rows[trial * n_features + f] = X[candidates[trial], f]
+                gemm_abt(n_local_trials, n_samples, n_features, <floating> 1.0,
+                         candidate_rows, &X[0, 0], <floating> 0.0, candidate_dots)
+                best_trial = 0
+                best_potential = DBL_MAX
+                for trial in range(n_local_trials):
+                    pick = candidates[trial]
+                    trial_potential[trial] = 0.0
+                    for i in range(n_samples):
+                        d = x_sq[i] + x_sq[pick] - 2 * candidate_dots[trial * n_samples + i]
+                        trial_potential[trial] += sample_weight[i] * min(closest_sq[i], max(d, 0.0))
+                    if trial_potential[trial] < best_potential:
+                        best_potential = trial_potential[trial]
+                        best_trial = trial
+                pick = candidates[best_trial]
+                _set_center(X, centers, chosen, c, pick)
+                for i in range(n_samples):
+                    d = x_sq[i] + x_sq[pick] - 2 * candidate_dots[best_trial * n_samples + i]
+                    closest_sq[i] = min(closest_sq[i], max(d, 0.0))
+    finally:
+        free(closest_sq)
+        free(x_sq)
+        free(cumulative)
+        free(candidate_dots)
+        free(candidate_rows)
+        free(trial_potential)
+        free(candidates)
+
+
+cdef inline int _search(const double *cumulative, int n, double target) noexcept nogil:
+    """First index whose cumulative value exceeds target (binary search); n - 1 at the end."""
+    cdef int low = 0, high = n - 1, middle
+    while low < high:
+        middle = (low + high) // 2
+        if cumulative[middle] > target:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+cdef inline void _set_center(
+    const floating[:, ::1] X, floating[:, ::1] centers, int[::1] chosen, int c, int row,
+) noexcept nogil:
+    cdef int f
+    for f in range(X.shape[1]):
+        centers[c, f] = X[row, f]
+    chosen[c] = row

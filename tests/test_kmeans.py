@@ -1,0 +1,372 @@
+"""StreamingKMeans: SageMaker's algorithm rules and scikit-learn's manners."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skmk import StreamingKMeans
+from skmk._streaming import Batch
+from skmk.cluster._lloyd import weighted_lloyd
+from skmk.cluster._state import KMeansState
+
+
+@parametrize_with_checks([StreamingKMeans(random_state=0)])
+def test_scikit_learn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def _means(X, y):
+    """The empirical mean of each true cluster: what a good k-means recovers."""
+    return np.array([X[y == label].mean(axis=0) for label in np.unique(y)])
+
+
+def _match(centers, true_centers):
+    """Distance from each true center to the nearest found center."""
+    d = ((true_centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    return np.sqrt(d.min(axis=1))
+
+
+# -- the algorithm --------------------------------------------------------------------------------
+
+def test_recovers_separated_blobs_in_one_pass(blobs):
+    X, y, _ = blobs
+    true_centers = _means(X, y)
+    km = StreamingKMeans(k=5, mini_batch_size=100, random_state=0).fit(X)
+    assert km.cluster_centers_.shape == (5, 8)
+    assert _match(km.cluster_centers_, true_centers).max() < 0.05
+    assert km.n_extra_centers_ == 50  # k * center_factor ("auto" = 10)
+    assert km.labels_.dtype == np.int32 and km.labels_.shape == (600,)
+    np.testing.assert_array_equal(km.labels_, km.predict(X))
+    assert km.inertia_ == pytest.approx(-km.score(X), rel=1e-5)
+
+
+def test_quality_close_to_lloyd_on_overlapping_data():
+    X, _ = make_blobs(4000, 10, centers=30, cluster_std=3.0, random_state=1)
+    km = StreamingKMeans(k=20, mini_batch_size=500, random_state=0).fit(X)
+    reference = KMeans(20, n_init=3, random_state=0).fit(X)
+    assert km.inertia_ <= 1.03 * reference.inertia_
+
+
+def test_float32_stays_float32(blobs, float_dtype):
+    X, _, _ = blobs
+    km = StreamingKMeans(k=5, random_state=0).fit(X)
+    assert km.cluster_centers_.dtype == float_dtype
+    assert km.extra_centers_.dtype == float_dtype
+    assert km.transform(X).dtype == float_dtype
+    assert km.fit_transform(X).shape == (600, 5)
+
+
+def test_sparse_and_dense_give_the_same_model(sparse_blobs):
+    X, X_csr, _ = sparse_blobs
+    dense = StreamingKMeans(k=5, mini_batch_size=128, random_state=0).fit(X)
+    sparse = StreamingKMeans(k=5, mini_batch_size=128, random_state=0).fit(X_csr)
+    np.testing.assert_allclose(sparse.cluster_centers_, dense.cluster_centers_, rtol=1e-4,
+                               atol=1e-4)
+    np.testing.assert_array_equal(sparse.predict(X_csr), dense.predict(X))
+    np.testing.assert_allclose(sparse.transform(X_csr), dense.transform(X), rtol=1e-4,
+                               atol=1e-4)
+    assert sparse.score(X_csr) == pytest.approx(dense.score(X), rel=1e-4)
+
+
+def test_same_random_state_same_model_and_different_seeds_differ(blobs):
+    X, _, _ = blobs
+    a = StreamingKMeans(k=7, init_method="kmeans++", random_state=3).fit(X)
+    b = StreamingKMeans(k=7, init_method="kmeans++", random_state=3).fit(X)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    c = StreamingKMeans(k=7, init_method="kmeans++", random_state=4).fit(X)
+    assert not np.array_equal(a.extra_centers_, c.extra_centers_)
+
+
+def _state(k=2, factor=1, half_life=0, n_features=2, seed=0):
+    return KMeansState(k, k * factor, n_features, np.float64, "random", half_life,
+                       np.random.RandomState(seed))
+
+
+def test_running_mean_update():
+    state = _state(k=1, factor=1)
+    state.update(Batch(np.array([[0.0, 0.0]])))  # seeds the one center and absorbs the row
+    state.update(Batch(np.array([[4.0, 0.0], [2.0, 0.0]])))
+    # c <- (1 - p) c + p mean_batch, p = 2 / 3
+    np.testing.assert_allclose(state.centers, [[2.0, 0.0]])
+    np.testing.assert_allclose(state.weights, [3.0])
+    assert state.n_seen == 3
+
+
+def test_half_life_decay_halves_weight_after_h_rows():
+    state = _state(k=2, factor=1, half_life=4)
+    state.update(Batch(np.array([[0.0, 0.0], [10.0, 10.0]])))
+    before = state.weights.copy()
+    far_center = int(np.argmax(state.centers[:, 0]))
+    # 4 more rows, all near the origin: the far center absorbs nothing and decays by 0.5
+    state.update(Batch(np.zeros((4, 2)) + 0.1))
+    assert state.weights[far_center] == pytest.approx(before[far_center] * 0.5)
+    near = 1 - far_center
+    assert state.weights[near] == pytest.approx(before[near] * 0.5 + 4)
+
+
+def test_starved_center_is_reseeded_to_a_poorly_covered_row():
+    state = _state(k=3, factor=1)
+    state.update(Batch(np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])))
+    state.centers[2] = [1e6, 1e6]  # a center no row will ever pick
+    state.weights[2] = 0.0
+    rows = np.array([[0.0, 0.0], [1.0, 0.0], [50.0, 50.0]])
+    state.update(Batch(rows))
+    assert state.n_reseeded == 1
+    np.testing.assert_allclose(state.centers[2], [50.0, 50.0])  # the only uncovered row
+    assert state.weights[2] == 0.0
+
+
+def test_first_rows_fewer_than_extra_centers_keep_drawing():
+    state = _state(k=2, factor=5)  # 10 extra centers
+    state.update(Batch(np.arange(8.0).reshape(4, 2)))
+    assert not state.initialized
+    points, weights = state.coreset()
+    assert points.shape == (4, 2) and weights.sum() == 4
+    state.update(Batch(np.arange(16.0).reshape(8, 2) + 100))
+    assert state.initialized and state.centers.shape == (10, 2)
+    assert state.coreset()[1].sum() == pytest.approx(12)
+
+
+def test_weighted_finalize_uses_weights():
+    points = np.array([[0.0], [4.0]])
+    result = weighted_lloyd(points, np.array([3.0, 1.0]), 1, init_method="kmeans++", max_iter=10,
+                            tol=0.0, n_trials=1, random_state=np.random.RandomState(0))
+    np.testing.assert_allclose(result.centers, [[1.0]])
+    assert result.loss == pytest.approx(3 * 1 + 1 * 9)
+
+
+def test_trials_keep_the_lowest_loss():
+    X, _ = make_blobs(300, 4, centers=12, random_state=0)
+    result = weighted_lloyd(X, np.ones(300), 12, init_method="random", max_iter=50, tol=1e-4,
+                            n_trials=6, random_state=np.random.RandomState(0))
+    assert len(result.trial_losses) == 6
+    assert result.loss == pytest.approx(min(result.trial_losses))
+
+
+@pytest.mark.parametrize("local_init_method", ["kmeans++", "random"])
+def test_num_trials_and_local_init(blobs, local_init_method):
+    X, y, _ = blobs
+    true_centers = _means(X, y)
+    km = StreamingKMeans(k=5, num_trials=4, local_init_method=local_init_method,
+                         random_state=0).fit(X)
+    assert km.num_trials_ == 4
+    assert _match(km.cluster_centers_, true_centers).max() < 0.05
+    assert StreamingKMeans(k=5, random_state=0).fit(X).num_trials_ == 1  # auto, warm start
+
+
+def test_epochs_reread_the_data(blobs):
+    X, y, _ = blobs
+    true_centers = _means(X, y)
+    km = StreamingKMeans(k=5, epochs=3, mini_batch_size=200, random_state=0).fit(X)
+    assert km.streaming_state_.n_seen == 3 * X.shape[0]
+    assert _match(km.cluster_centers_, true_centers).max() < 0.05
+
+
+def test_merge_of_two_halves_matches_one_stream(blobs):
+    X, y, _ = blobs
+    true_centers = _means(X, y)
+    km = StreamingKMeans(k=5, mini_batch_size=100, random_state=0)
+    km._validate_params()
+    left, right = km._new_state(Batch(X[:1])), km._new_state(Batch(X[:1]), random_state=1)
+    for start in range(0, 300, 100):
+        left.update(Batch(X[start:start + 100]))
+        right.update(Batch(X[300 + start:400 + start]))
+    merged = left.merge(right)
+    assert merged.n_seen == 600 and merged.n_extra == 100
+    km._finalize_state(merged, n_features_in=8)
+    assert _match(km.cluster_centers_, true_centers).max() < 0.05
+    assert km.n_features_in_ == 8
+    assert not hasattr(km, "labels_")
+
+
+# -- re-finalizing the coreset --------------------------------------------------------------------
+
+def test_refinalize_for_another_k_reads_no_data(blobs):
+    X, y, _ = blobs
+    true_centers = _means(X, y)
+    km = StreamingKMeans(k=8, random_state=0).fit(X)
+    five = km.refinalize(5)
+    assert five.k == 5 and five.cluster_centers_.shape == (5, 8)
+    assert _match(five.cluster_centers_, true_centers).max() < 0.1
+    assert five.num_trials_ == 10  # auto without tentative centers for k=5
+    assert km.k == 8 and km.cluster_centers_.shape == (8, 8)  # the original is untouched
+    assert not hasattr(five, "labels_")
+    with pytest.raises(ValueError, match="refinalize can change only"):
+        km.refinalize(3, center_factor=2)
+
+
+def test_elbow_curve_from_a_single_pass(blobs):
+    X, _, _ = blobs
+    km = StreamingKMeans(k=10, random_state=0).fit(X)
+    ks = [2, 3, 4, 5, 6, 7, 8]
+    ssd = km.elbow_curve(ks)
+    assert ssd.shape == (7,)
+    assert np.all(np.diff(ssd) <= 1e-6 * ssd[0])
+    drops = -np.diff(ssd)
+    assert ks[int(np.argmax(drops[:-1] / np.maximum(drops[1:], 1e-12))) + 1] == 5
+    # the estimate is close to the SSD of the data under the model for that k
+    five = km.refinalize(5)
+    assert ssd[3] == pytest.approx(-five.score(X), rel=0.05)
+
+
+# -- the scikit-learn face ------------------------------------------------------------------------
+
+def test_partial_fit_is_usable_after_every_call(blobs):
+    X, y, _ = blobs
+    true_centers = _means(X, y)
+    km = StreamingKMeans(k=5, random_state=0)
+    for start in range(0, 600, 150):
+        km.partial_fit(X[start:start + 150])
+        assert km.predict(X[:3]).shape == (3,)
+    assert km.streaming_state_.n_seen == 600
+    assert _match(km.cluster_centers_, true_centers).max() < 0.1
+    with pytest.raises(ValueError, match="features"):
+        km.partial_fit(X[:10, :4])
+
+
+def test_partial_fit_first_call_needs_k_rows():
+    with pytest.raises(ValueError, match="n_samples=3 should be >= k=5"):
+        StreamingKMeans(k=5).partial_fit(np.zeros((3, 2)))
+
+
+def test_sample_weight_zero_ignores_rows_and_integer_weights_repeat_rows(blobs):
+    X, _, _ = blobs
+    weights = np.zeros(600)
+    weights[:300] = 1
+    with_zero = StreamingKMeans(k=5, random_state=0).fit(X, sample_weight=weights)
+    extra_centers = with_zero.extra_centers_
+    assert np.isfinite(extra_centers).all()
+    assert with_zero.streaming_state_.coreset()[1].sum() == pytest.approx(300)
+    # weights count: a heavy point pulls the one-cluster center to itself
+    points = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 1.0]])
+    km = StreamingKMeans(k=2, random_state=0).fit(points, sample_weight=[1, 100, 1])
+    assert [10.0, 0.0] in km.cluster_centers_.tolist()
+
+
+def test_evaluate_reports_sagemaker_metrics(blobs):
+    X, _, _ = blobs
+    km = StreamingKMeans(k=5, eval_metrics=["msd", "ssd"], random_state=0).fit(X)
+    metrics = km.evaluate(X)
+    sq = km.transform(X).min(axis=1).astype(np.float64) ** 2
+    assert metrics["ssd"] == pytest.approx(sq.sum(), rel=1e-4)
+    assert metrics["msd"] == pytest.approx(sq.mean(), rel=1e-4)
+    assert set(StreamingKMeans(k=5, random_state=0).fit(X).evaluate(X)) == {"msd"}
+    weighted = km.evaluate(X, sample_weight=np.full(600, 2.0))
+    assert weighted["ssd"] == pytest.approx(2 * metrics["ssd"], rel=1e-6)
+    assert weighted["msd"] == pytest.approx(metrics["msd"], rel=1e-6)
+
+
+def test_pipeline_grid_search_clone_pickle_joblib(blobs, tmp_path):
+    X, _, _ = blobs
+    pipe = make_pipeline(StandardScaler(), StreamingKMeans(random_state=0))
+    search = GridSearchCV(pipe, {"streamingkmeans__k": [3, 5, 7]}, cv=3, n_jobs=2).fit(X)
+    assert search.best_params_["streamingkmeans__k"] == 7  # -SSD keeps improving with k
+    km = StreamingKMeans(k=5, random_state=0).fit(X)
+    assert clone(km).get_params() == km.get_params()
+    restored = pickle.loads(pickle.dumps(km))
+    np.testing.assert_array_equal(restored.predict(X), km.predict(X))
+    joblib.dump(km, tmp_path / "km.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "km.joblib").predict(X), km.predict(X))
+    np.testing.assert_array_equal(restored.partial_fit(X[:50]).predict(X[:5]).shape, (5,))
+
+
+def test_set_output_and_feature_names(blobs):
+    pd = pytest.importorskip("pandas")
+    X, _, _ = blobs
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)])
+    km = StreamingKMeans(k=3, random_state=0).set_output(transform="pandas").fit(frame)
+    out = km.transform(frame)
+    assert list(out.columns) == ["streamingkmeans0", "streamingkmeans1", "streamingkmeans2"]
+    assert list(km.feature_names_in_) == list(frame.columns)
+    np.testing.assert_array_equal(km.get_feature_names_out(), out.columns)
+
+
+def test_wire_form_uses_sagemaker_names():
+    wire = StreamingKMeans(k=10, num_trials=3, center_factor=4, max_iterations=50,
+                           eval_metrics=["msd", "ssd"]).to_hyperparameters()
+    assert wire["k"] == "10"
+    assert wire["local_lloyd_num_trials"] == "3"
+    assert wire["extra_center_factor"] == "4"
+    assert wire["local_lloyd_max_iter"] == "50"
+    assert wire["eval_metrics"] == '["msd", "ssd"]'
+    default = StreamingKMeans()
+    restored = StreamingKMeans.from_hyperparameters(default.to_hyperparameters())
+    assert restored.get_params() == default.get_params()
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"k": 0}, "k"), ({"k": "a"}, "k"), ({"k": 2.7}, "k"),
+        ({"init_method": 0}, "init_method"),
+        ({"tol": 1.1}, "tol"), ({"half_life_time_size": -1}, "half_life_time_size"),
+        ({"center_factor": 0}, "center_factor"), ({"eval_metrics": 0}, "eval_metrics"),
+        ({"eval_metrics": "msd"}, "eval_metrics"), ({"mini_batch_size": 0}, "mini_batch_size"),
+        ({"num_trials": 0}, "num_trials"), ({"epochs": 0}, "epochs"),
+        ({"local_init_method": "x"}, "local_init_method"),
+    ],
+)
+def test_invalid_hyperparameters_raise_at_fit(params, name):
+    km = StreamingKMeans(**params)  # never raises
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of StreamingKMeans"):
+        km.fit(np.random.default_rng(0).random((20, 2)))
+
+
+@pytest.mark.parametrize(
+    ("X", "match"),
+    [
+        (np.array([[1.0, np.nan]] * 10), "NaN"),
+        (np.array([[1.0, np.inf]] * 10), "infinity"),
+        (np.arange(10.0), "Expected 2D array"),
+        (np.zeros((10, 2, 2)), "dim 3"),
+        (np.zeros((3, 2)), "n_samples=3 should be >= k=5"),
+    ],
+)
+def test_bad_data_raises_and_leaves_the_fitted_model_intact(blobs, X, match):
+    X_good, _, _ = blobs
+    km = StreamingKMeans(k=5, random_state=0).fit(X_good)
+    before = {name: value for name, value in vars(km).items() if name.endswith("_")}
+    predictions = km.predict(X_good)
+    with pytest.raises(ValueError, match=match):
+        km.fit(X)
+    after = {name: value for name, value in vars(km).items() if name.endswith("_")}
+    assert after.keys() == before.keys()
+    assert all(after[name] is before[name] for name in before)
+    np.testing.assert_array_equal(km.predict(X_good), predictions)
+
+
+def test_failed_partial_fit_leaves_the_state_intact(blobs):
+    X, _, _ = blobs
+    km = StreamingKMeans(k=5, random_state=0).partial_fit(X)
+    state = km.streaming_state_
+    with pytest.raises(ValueError):
+        km.partial_fit(np.full((10, 8), np.nan))
+    assert km.streaming_state_ is state and state.n_seen == 600
+
+
+def test_predict_checks_feature_count(blobs):
+    X, _, _ = blobs
+    km = StreamingKMeans(k=5, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="8 features"):
+        km.predict(X[:, :3])
+    with pytest.raises(ValueError, match="8 features"):
+        km.predict(sp.csr_matrix(X[:, :3]))
