@@ -88,3 +88,41 @@ def test_thread_count_follows_the_usual_limits():
     assert effective_n_threads(-1) == effective_n_threads()
     with threadpool_limits(limits=1, user_api="openmp"):
         assert effective_n_threads() == 1
+
+
+def test_two_nearest_centers_dense_and_sparse(float_dtype, rng):
+    import scipy.sparse as sp
+
+    from skmk._kernels import two_nearest_centers
+
+    X = rng.standard_normal((700, 9)).astype(float_dtype)
+    X[X < 0.3] = 0
+    C = rng.standard_normal((12, 9)).astype(float_dtype)
+    sq = ((X[:, None, :].astype(np.float64) - C[None]) ** 2).sum(axis=2)
+    order = np.argsort(sq, axis=1, kind="stable")
+    rtol = 1e-4 if float_dtype == np.float32 else 1e-10
+    for data in (X, sp.csr_matrix(X)):
+        first, second, d1, d2 = two_nearest_centers(data, C)
+        np.testing.assert_array_equal(first, order[:, 0])
+        np.testing.assert_array_equal(second, order[:, 1])
+        np.testing.assert_allclose(d1, sq[np.arange(700), order[:, 0]], rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(d2, sq[np.arange(700), order[:, 1]], rtol=rtol, atol=rtol)
+
+
+def test_weighted_sums_match_numpy_for_any_thread_count(rng):
+    import scipy.sparse as sp
+
+    from skmk._kernels import accumulate_weighted_sums
+
+    X = rng.standard_normal((500, 6))
+    X[X < 0] = 0
+    labels = rng.integers(0, 7, 500).astype(np.int32)
+    weights = rng.random(500)
+    expected = np.zeros((7, 6))
+    np.add.at(expected, labels, weights[:, None] * X)
+    for data in (X, sp.csr_matrix(X)):
+        for n_threads in (1, 2, 3):
+            sums, totals = accumulate_weighted_sums(data, weights, labels, 7,
+                                                    n_threads=n_threads)
+            np.testing.assert_allclose(sums, expected, rtol=1e-12)
+            np.testing.assert_allclose(totals, np.bincount(labels, weights, 7), rtol=1e-12)

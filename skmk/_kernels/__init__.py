@@ -21,7 +21,13 @@ __all__ = [
     "nearest_centers",
     "openmp_enabled",
     "row_sq_norms",
+    "two_nearest_centers",
 ]
+
+#: Below this much work (rows × centers × features multiply-adds) a kernel runs on one thread:
+#: starting an OpenMP team costs more than it saves (measured: 0.7 ms with two threads against
+#: 0.19 ms with one for 1,000 × 100 × 64).
+SERIAL_WORK = 1 << 24
 
 #: Rows per GEMM chunk: 256 rows x up to a few thousand centers keeps each thread's buffer in L2.
 DEFAULT_CHUNK_SIZE = 256
@@ -39,6 +45,10 @@ def effective_n_threads(n_threads: int | None = None) -> int:
     if n_threads < 0:  # joblib convention: -1 = all, -2 = all but one
         return max(available + 1 + n_threads, 1)
     return max(min(int(n_threads), available), 1)
+
+
+def _threads_for(work: int, n_threads: int | None) -> int:
+    return 1 if work < SERIAL_WORK else effective_n_threads(n_threads)
 
 
 def row_sq_norms(X) -> np.ndarray:
@@ -102,7 +112,7 @@ def nearest_centers(
 
     labels = np.empty(X.shape[0], dtype=np.int32)
     sq_distances = np.empty(X.shape[0], dtype=X.dtype)
-    n_threads = effective_n_threads(n_threads)
+    n_threads = _threads_for(X.shape[0] * centers.shape[0] * X.shape[1], n_threads)
     if sp.issparse(X):
         data, indices, indptr = _csr_parts(X)
         centers_t = np.ascontiguousarray(centers.T)
@@ -110,9 +120,49 @@ def nearest_centers(
                            sq_distances, n_threads)
         return labels, sq_distances
     X = np.ascontiguousarray(X)
+    no_second = np.empty(0, dtype=np.int32), np.empty(0, dtype=X.dtype)
     with single_threaded_blas(n_threads):
-        assign_dense(X, centers, centers_sq_norms, labels, sq_distances, n_threads, chunk_size)
+        assign_dense(X, centers, centers_sq_norms, labels, sq_distances, *no_second, n_threads,
+                     chunk_size)
     return labels, sq_distances
+
+
+def two_nearest_centers(X, centers: np.ndarray, *, n_threads: int | None = None):
+    """The nearest and second-nearest center of each row, with squared distances.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features), float32 or float64
+    centers : ndarray of shape (n_centers, n_features), X's dtype, n_centers >= 2
+
+    Returns
+    -------
+    nearest, second : ndarray of shape (n_samples,), int32
+        Center indices; ties go to the lower index.
+    sq_nearest, sq_second : ndarray of shape (n_samples,), X's dtype
+        Squared distances to them, never negative.
+    """
+    centers = np.ascontiguousarray(centers, dtype=X.dtype)
+    norms = row_sq_norms(centers)
+    n = X.shape[0]
+    nearest, second = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
+    sq_nearest, sq_second = np.empty(n, dtype=X.dtype), np.empty(n, dtype=X.dtype)
+    if sp.issparse(X):
+        # scipy's sparse product is single-threaded C++, so it cannot fight OpenMP or BLAS.
+        scores = np.asarray(X @ (-2 * centers.T), dtype=X.dtype)
+        scores += norms[None, :]
+        order = np.argsort(scores, axis=1, kind="stable")[:, :2]
+        nearest[:], second[:] = order[:, 0], order[:, 1]
+        rows = np.arange(n)
+        x_sq = row_sq_norms(X)
+        sq_nearest[:] = np.maximum(scores[rows, nearest] + x_sq, 0)
+        sq_second[:] = np.maximum(scores[rows, second] + x_sq, 0)
+    else:
+        n_threads = _threads_for(n * centers.shape[0] * X.shape[1], n_threads)
+        with single_threaded_blas(n_threads):
+            assign_dense(np.ascontiguousarray(X), centers, norms, nearest, sq_nearest, second,
+                         sq_second, n_threads, DEFAULT_CHUNK_SIZE)
+    return nearest, second, sq_nearest, sq_second
 
 
 def accumulate_weighted_sums(
@@ -143,7 +193,7 @@ def accumulate_weighted_sums(
     weights = np.zeros(n_centers, dtype=np.float64)
     sample_weight = np.ascontiguousarray(sample_weight, dtype=X.dtype)
     labels = np.ascontiguousarray(labels, dtype=np.int32)
-    n_threads = effective_n_threads(n_threads)
+    n_threads = _threads_for(X.shape[0] * X.shape[1], n_threads)
     if sp.issparse(X):
         data, indices, indptr = _csr_parts(X)
         _kmeans.accumulate_csr(data, indices, indptr, sample_weight, labels, sums, weights,

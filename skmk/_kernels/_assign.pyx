@@ -8,7 +8,6 @@ per thread whatever n_samples is.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.float cimport DBL_MAX
 from libc.stdlib cimport free, malloc
 
 from ._blas cimport dot, gemm_abt
@@ -17,6 +16,19 @@ from ._blas cimport dot, gemm_abt
 cdef extern from "_omp_compat.h":
     int skmk_omp_max_threads() nogil
     int skmk_openmp_enabled() nogil
+
+cdef extern from "_argmin.h":
+    int skmk_argmin_sum_float(const float *a, const float *b, int n, float *best) nogil
+    int skmk_argmin_sum_double(const double *a, const double *b, int n, double *best) nogil
+
+
+cdef inline int argmin_sum(const floating *a, const floating *b, int n,
+                           floating *best) noexcept nogil:
+    """argmin_j (a[j] + b[j]); ties to the lowest index."""
+    if floating is float:
+        return skmk_argmin_sum_float(a, b, n, best)
+    else:
+        return skmk_argmin_sum_double(a, b, n, best)
 
 
 def omp_max_threads():
@@ -35,21 +47,26 @@ def assign_dense(
     const floating[::1] centers_sq_norms,   # IN  (n_centers,)
     int[::1] labels,                        # OUT (n_samples,)
     floating[::1] sq_distances,             # OUT (n_samples,)
+    int[::1] second_labels,                 # OUT (n_samples,) or empty
+    floating[::1] second_sq_distances,      # OUT (n_samples,) or empty
     int n_threads,
     int chunk_size,
 ):
     """Label each row of X with its nearest center and that squared Euclidean distance.
 
-    Ties go to the lowest center index. Distances are clipped at 0 (the expanded form can go
-    slightly negative by rounding when x sits on a center).
+    When ``second_labels`` has a slot per row (and there are at least two centers), the
+    runner-up center and its squared distance are written too. Ties go to the lowest center
+    index. Distances are clipped at 0 (the expanded form can go slightly negative by rounding
+    when x sits on a center).
     """
     cdef:
         int n_samples = X.shape[0]
         int n_features = X.shape[1]
         int n_centers = centers.shape[0]
         int n_chunks = (n_samples + chunk_size - 1) // chunk_size
-        int chunk, start, n_rows, i, j, best_j
-        floating best, value, x_sq
+        bint want_second = second_labels.shape[0] == n_samples and n_centers >= 2
+        int chunk, start, n_rows, i, row
+        floating x_sq
         floating *dots
 
     if n_samples == 0:
@@ -67,14 +84,43 @@ def assign_dense(
             gemm_abt(n_rows, n_centers, n_features, <floating> -2.0, &X[start, 0],
                      &centers[0, 0], <floating> 0.0, dots)
             for i in range(n_rows):
-                best = DBL_MAX
-                best_j = 0
-                for j in range(n_centers):
-                    value = centers_sq_norms[j] + dots[i * n_centers + j]
-                    if value < best:
-                        best = value
-                        best_j = j
-                x_sq = dot(n_features, &X[start + i, 0], &X[start + i, 0])
-                labels[start + i] = best_j
-                sq_distances[start + i] = max(x_sq + best, <floating> 0.0)
+                row = start + i
+                # Results go straight to the row's own output slots: slots no other thread
+                # touches (a local variable passed by address would be shared by the threads).
+                if want_second:
+                    _top_two_of_row(&dots[i * n_centers], &centers_sq_norms[0], n_centers,
+                                    &labels[row], &sq_distances[row], &second_labels[row],
+                                    &second_sq_distances[row])
+                else:
+                    labels[row] = argmin_sum(&centers_sq_norms[0], &dots[i * n_centers],
+                                             n_centers, &sq_distances[row])
+                x_sq = dot(n_features, &X[row, 0], &X[row, 0])
+                sq_distances[row] = max(x_sq + sq_distances[row], <floating> 0.0)
+                if want_second:
+                    second_sq_distances[row] = max(x_sq + second_sq_distances[row],
+                                                   <floating> 0.0)
         free(dots)
+
+
+cdef inline void _top_two_of_row(
+    const floating *dots, const floating *norms, int n, int *a, floating *best,
+    int *b, floating *runner,
+) noexcept nogil:
+    """Two smallest norms[j] + dots[j], ties to the lower index; results written through the
+    pointers, which point at the row's own output slots (never shared between threads)."""
+    cdef int j
+    cdef floating value
+    cdef floating v0 = norms[0] + dots[0]
+    cdef floating v1 = norms[1] + dots[1]
+    if v1 < v0:
+        a[0], best[0], b[0], runner[0] = 1, v1, 0, v0
+    else:
+        a[0], best[0], b[0], runner[0] = 0, v0, 1, v1
+    for j in range(2, n):
+        value = norms[j] + dots[j]
+        if value < runner[0]:
+            if value < best[0]:
+                b[0], runner[0] = a[0], best[0]
+                a[0], best[0] = j, value
+            else:
+                b[0], runner[0] = j, value

@@ -6,13 +6,13 @@ Dense assignment lives in ``_assign.pyx``; these are the other hot loops of stre
   ``v * centers_t[c, :]`` to a row's dot products, a contiguous axpy over the centers, so the
   transposed centers are read in cache-friendly order.
 * ``accumulate_dense`` / ``accumulate_csr``: per-center sums of ``w_i * x_i`` and of ``w_i`` for
-  given labels, with thread-local accumulators merged at the end (no atomics, deterministic for
-  a given thread count).
+  given labels; each thread owns a range of centers (no atomics, no private copies, the same
+  result for any thread count).
 * ``kmeans_plusplus``: weighted greedy k-means++ seeding (D² sampling where each point counts
   with its weight; several candidates per round, keep the one that lowers the potential most).
 """
 from cython cimport floating
-from cython.parallel cimport parallel, prange, threadid
+from cython.parallel cimport parallel, prange
 from libc.float cimport DBL_MAX
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -75,41 +75,31 @@ def accumulate_dense(
     """sums[labels[i]] += w_i * X[i] and weights[labels[i]] += w_i, accumulated in float64.
 
     Sums are kept in float64 whatever X's dtype so that long streams of float32 data do not lose
-    the small contributions of late batches.
+    the small contributions of late batches. Each thread owns a contiguous range of centers and
+    adds only the rows labelled with one of them: no private copies of ``sums`` to clear and
+    reduce (they would cost more than the sums when there are thousands of centers), and every
+    center's rows are added in row order, so results do not depend on the thread count.
     """
     cdef:
         int n_samples = X.shape[0]
         int n_features = X.shape[1]
         int n_centers = sums.shape[0]
-        int i, f, t, label, n_local
+        int i, f, t, label, low, high
         double w
-        double *local_sums
-        double *local_weights
-        double *all_sums
-        double *all_weights
 
-    if n_samples == 0:
-        return
-    n_threads = _accumulation_threads(n_threads, n_samples)
-    n_local = n_centers * n_features
-    all_sums = _zeroed(n_local * n_threads)
-    all_weights = _zeroed(n_centers * n_threads)
-    t = 0  # per-thread values below; initialised to keep the compiler's analysis quiet
-    local_sums = all_sums
-    local_weights = all_weights
-    with nogil, parallel(num_threads=n_threads):
-        t = threadid()
-        local_sums = all_sums + t * n_local
-        local_weights = all_weights + t * n_centers
-        for i in prange(n_samples, schedule="static"):
-            label = labels[i]
-            w = sample_weight[i]
-            local_weights[label] += w
-            for f in range(n_features):
-                local_sums[label * n_features + f] += w * X[i, f]
-    _reduce_thread_buffers(all_sums, all_weights, sums, weights, n_threads)
-    free(all_sums)
-    free(all_weights)
+    n_threads = max(min(n_threads, n_centers), 1)
+    with nogil:
+        for t in prange(n_threads, schedule="static", chunksize=1, num_threads=n_threads):
+            low = _range_start(t, n_centers, n_threads)
+            high = _range_start(t + 1, n_centers, n_threads)
+            for i in range(n_samples):
+                label = labels[i]
+                if label < low or label >= high:
+                    continue
+                w = sample_weight[i]
+                weights[label] += w
+                for f in range(n_features):
+                    sums[label, f] += w * X[i, f]
 
 
 def accumulate_csr(
@@ -122,68 +112,31 @@ def accumulate_csr(
     double[::1] weights,                    # OUT (n_centers,), added to
     int n_threads,
 ):
-    """The CSR twin of ``accumulate_dense``."""
+    """The CSR twin of ``accumulate_dense`` (same ownership of center ranges by threads)."""
     cdef:
         int n_samples = indptr.shape[0] - 1
-        int n_features = sums.shape[1]
         int n_centers = sums.shape[0]
-        int i, k, t, label, n_local
+        int i, k, t, label, low, high
         double w
-        double *local_sums
-        double *local_weights
-        double *all_sums
-        double *all_weights
 
-    if n_samples == 0:
-        return
-    n_threads = _accumulation_threads(n_threads, n_samples)
-    n_local = n_centers * n_features
-    all_sums = _zeroed(n_local * n_threads)
-    all_weights = _zeroed(n_centers * n_threads)
-    t = 0  # per-thread values below; initialised to keep the compiler's analysis quiet
-    local_sums = all_sums
-    local_weights = all_weights
-    with nogil, parallel(num_threads=n_threads):
-        t = threadid()
-        local_sums = all_sums + t * n_local
-        local_weights = all_weights + t * n_centers
-        for i in prange(n_samples, schedule="static"):
-            label = labels[i]
-            w = sample_weight[i]
-            local_weights[label] += w
-            for k in range(indptr[i], indptr[i + 1]):
-                local_sums[label * n_features + indices[k]] += w * data[k]
-    _reduce_thread_buffers(all_sums, all_weights, sums, weights, n_threads)
-    free(all_sums)
-    free(all_weights)
+    n_threads = max(min(n_threads, n_centers), 1)
+    with nogil:
+        for t in prange(n_threads, schedule="static", chunksize=1, num_threads=n_threads):
+            low = _range_start(t, n_centers, n_threads)
+            high = _range_start(t + 1, n_centers, n_threads)
+            for i in range(n_samples):
+                label = labels[i]
+                if label < low or label >= high:
+                    continue
+                w = sample_weight[i]
+                weights[label] += w
+                for k in range(indptr[i], indptr[i + 1]):
+                    sums[label, indices[k]] += w * data[k]
 
 
-cdef inline int _accumulation_threads(int n_threads, int n_samples) noexcept nogil:
-    """Threads worth starting: each needs a private (n_centers, n_features) buffer, so small
-    inputs run on fewer."""
-    return max(min(n_threads, n_samples // 64), 1)
-
-
-cdef double *_zeroed(Py_ssize_t n) except NULL:
-    cdef double *buffer = <double *> malloc(sizeof(double) * n)
-    if buffer == NULL:
-        raise MemoryError()
-    memset(buffer, 0, sizeof(double) * n)
-    return buffer
-
-
-cdef void _reduce_thread_buffers(
-    const double *all_sums, const double *all_weights, double[:, ::1] sums,
-    double[::1] weights, int n_threads,
-) noexcept nogil:
-    cdef int t, j, f
-    cdef int n_centers = sums.shape[0]
-    cdef int n_features = sums.shape[1]
-    for t in range(n_threads):
-        for j in range(n_centers):
-            weights[j] += all_weights[t * n_centers + j]
-            for f in range(n_features):
-                sums[j, f] += all_sums[(t * n_centers + j) * n_features + f]
+cdef inline int _range_start(int t, int n, int n_parts) noexcept nogil:
+    """Start of part t when [0, n) is cut into n_parts contiguous, near-equal parts."""
+    return <int> ((<long> t * n) // n_parts)
 
 
 def kmeans_plusplus(
@@ -297,3 +250,4 @@ cdef inline void _set_center(
     for f in range(X.shape[1]):
         centers[c, f] = X[row, f]
     chosen[c] = row
+

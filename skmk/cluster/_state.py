@@ -20,7 +20,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels import accumulate_weighted_sums, kmeans_plusplus, nearest_centers, row_sq_norms
+from .._kernels import (
+    accumulate_weighted_sums,
+    kmeans_plusplus,
+    nearest_centers,
+    row_sq_norms,
+    two_nearest_centers,
+)
 from .._streaming import Batch, StreamingState
 from ._lloyd import lloyd_trial, weighted_lloyd
 
@@ -85,6 +91,7 @@ class KMeansState(StreamingState):
         self.tentative: np.ndarray | None = None
         self.n_seen = 0.0
         self.n_reseeded = 0
+        self._n_batches = 0
         # Each extra center's current generation id: a re-seeded center starts a new group,
         # so its new rows never share a cell with the rows it held before.
         self._group_ids = np.arange(self.n_extra, dtype=np.int64)
@@ -175,18 +182,7 @@ class KMeansState(StreamingState):
         rows on either side of a boundary that may still move are kept apart."""
         if self.tentative is None or self.k == 1:
             return np.zeros(X.shape[0], dtype=np.int64)
-        sq = X @ (-2 * self.tentative.T)
-        sq = np.asarray(sq)
-        sq += row_sq_norms(self.tentative)[None, :]
-        top2 = np.argpartition(sq, 1, axis=1)[:, :2]
-        rows = np.arange(X.shape[0])
-        first, second = sq[rows, top2[:, 0]], sq[rows, top2[:, 1]]
-        swap = second < first
-        nearest = np.where(swap, top2[:, 1], top2[:, 0])
-        runner_up = np.where(swap, top2[:, 0], top2[:, 1])
-        x_sq = row_sq_norms(X).astype(np.float64)
-        d1 = np.maximum(np.minimum(first, second) + x_sq, 0.0)
-        d2 = np.maximum(first, second) + x_sq
+        nearest, runner_up, d1, d2 = two_nearest_centers(X, self.tentative)
         near = (d2 - d1) < BOUNDARY_MARGIN * np.maximum(d1, 1e-12)
         return nearest.astype(np.int64) * (self.k + 1) + np.where(near, runner_up + 1, 0)
 
@@ -202,6 +198,13 @@ class KMeansState(StreamingState):
                               random_state=self.random_state).centers
 
     def _refresh_tentative(self) -> None:
+        """A few warm Lloyd iterations on the coreset, after each of the first batches and then
+        on a geometric schedule (about eight times per doubling of the batches seen): late in
+        a long stream the tentative centers hardly move, and refreshing after every batch
+        would cost more than the assignment itself."""
+        self._n_batches += 1
+        if self._n_batches > 16 and self._n_batches % max(self._n_batches // 8, 1):
+            return
         points, weights = self._cells.points()
         if self.tentative is None or points.shape[0] < self.k:
             return
@@ -263,6 +266,7 @@ class KMeansState(StreamingState):
         merged._pending = self._pending + other._pending
         merged.n_seen = self.n_seen + other.n_seen
         merged.n_reseeded = self.n_reseeded + other.n_reseeded
+        merged._n_batches = self._n_batches + other._n_batches
         merged.tentative = None
         points, weights = merged._cells.points()
         if points.shape[0] >= self.k:

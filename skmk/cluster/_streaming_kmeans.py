@@ -19,7 +19,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .._hyperparams import Hyperparameter, HyperparameterMixin, ListOf
-from .._kernels import nearest_centers
+from .._kernels import effective_n_threads, nearest_centers
+from .._kernels._threads import single_threaded_blas
 from .._streaming import Batch, atomic_fit, commit_fitted, run_updates
 from ..io import iter_array_batches
 from ._lloyd import weighted_lloyd
@@ -186,11 +187,12 @@ class StreamingKMeans(
         """
         X, sample_weight = self._validate_training_data(X, sample_weight, reset=True)
         random_state = check_random_state(self.random_state)
-        state = self._new_state(Batch(X[:1]), random_state=random_state)
-        for _ in range(self.epochs):
-            run_updates(state, self._batches(X, sample_weight))
-        fitted = self._finalized_attributes(state, random_state)
-        labels, sq_distances = nearest_centers(X, fitted["cluster_centers_"])
+        with single_threaded_blas(effective_n_threads()):
+            state = self._new_state(Batch(X[:1]), random_state=random_state)
+            for _ in range(self.epochs):
+                run_updates(state, self._batches(X, sample_weight))
+            fitted = self._finalized_attributes(state, random_state)
+            labels, sq_distances = nearest_centers(X, fitted["cluster_centers_"])
         fitted["labels_"] = labels
         fitted["inertia_"] = float(np.dot(sample_weight.astype(np.float64), sq_distances))
         fitted.update(self._feature_attributes())
@@ -225,8 +227,9 @@ class StreamingKMeans(
             # Work on a copy: a failure below must leave the fitted model as it was.
             state = copy.deepcopy(self.streaming_state_)
             random_state = state.random_state
-        run_updates(state, self._batches(X, sample_weight))
-        fitted = self._finalized_attributes(state, random_state)
+        with single_threaded_blas(effective_n_threads()):
+            run_updates(state, self._batches(X, sample_weight))
+            fitted = self._finalized_attributes(state, random_state)
         if first_call:
             fitted.update(self._feature_attributes())
         else:

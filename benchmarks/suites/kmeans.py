@@ -1,0 +1,175 @@
+"""StreamingKMeans against scikit-learn and faiss: quality, speed, memory, the GEMM floor.
+
+Groups:
+
+* ``fmnist k=10`` / ``fmnist k=100``: Fashion-MNIST train (60,000 × 784, pixels / 255, float32).
+  SSD on train of skmk with defaults (1 epoch) against scikit-learn ``KMeans(n_init=3)``,
+  ``MiniBatchKMeans(batch_size=5000)``, faiss ``Kmeans(niter=25)`` as users run it (256 rows per
+  centroid) and with every row (the fair peer for an algorithm that reads all the data).
+* ``blobs floor``: 1,000,000 × 64 seeded blobs, k=100: one skmk epoch against one bare GEMM pass
+  of X against the k × 10 extra centers (in 5,000-row chunks, like the mini-batches), and
+  100,000 rows for the scaling ratio.
+* ``predict``: throughput of ``predict`` against ``KMeans.predict`` with the same centers.
+* ``tradeoff``: epochs × center_factor at k=100, quality against time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans, MiniBatchKMeans
+
+from skmk import StreamingKMeans
+from skmk._kernels import nearest_centers
+
+from ..datasets import load_fashion_mnist, make_blobs
+from ..harness import Case, suite
+
+
+def _ssd(X, centers) -> float:
+    return float(nearest_centers(X, np.ascontiguousarray(centers, dtype=X.dtype))[1]
+                 .astype(np.float64).sum())
+
+
+def _faiss_kmeans(X, k, max_points_per_centroid):
+    import faiss
+
+    model = faiss.Kmeans(X.shape[1], k, niter=25, seed=1,
+                         max_points_per_centroid=max_points_per_centroid)
+    model.train(X)
+    return model.centroids
+
+
+def _fmnist_cases(ctx):
+    X = load_fashion_mnist(ctx.data_dir)[0]
+    if ctx.quick:
+        X = X[:6000]
+    n = X.shape[0]
+    for k in (10, 100):
+        group = f"fmnist k={k}"
+        params = {"n": n, "k": k}
+
+        def quality(centers, X=X):
+            return {"ssd": _ssd(X, centers)}
+
+        yield Case(group, "skmk StreamingKMeans",
+                   lambda _, k=k: StreamingKMeans(k=k, random_state=0).fit(X).cluster_centers_,
+                   quality=quality, params=params)
+        yield Case(group, "scikit-learn KMeans(n_init=3)",
+                   lambda _, k=k: KMeans(k, n_init=3, random_state=0).fit(X).cluster_centers_,
+                   quality=quality, params=params)
+        yield Case(group, "scikit-learn MiniBatchKMeans(5000)",
+                   lambda _, k=k: MiniBatchKMeans(k, batch_size=5000, random_state=0)
+                   .fit(X).cluster_centers_, quality=quality, params=params)
+        yield Case(group, "faiss Kmeans(niter=25) default",
+                   lambda _, k=k: _faiss_kmeans(X, k, 256), quality=quality, params=params)
+        yield Case(group, "faiss Kmeans(niter=25) all rows",
+                   lambda _, k=k: _faiss_kmeans(X, k, n), quality=quality, params=params)
+
+
+def _floor_cases(ctx):
+    n_large = 100_000 if ctx.quick else 1_000_000
+    X, _, _ = make_blobs(n_large, 64, 100, seed=0)
+    k, factor, batch = 100, 10, 5000
+    extra = np.ascontiguousarray(X[np.random.default_rng(0).choice(n_large, k * factor,
+                                                                    replace=False)])
+    buffer = np.empty((batch, extra.shape[0]), dtype=X.dtype)
+
+    def bare_gemm_pass(_):
+        for start in range(0, n_large, batch):
+            chunk = X[start:start + batch]
+            np.matmul(chunk, extra.T, out=buffer[: chunk.shape[0]])
+
+    group = "blobs floor (64 d, k=100)"
+    yield Case(group, "bare GEMM pass vs 1000 extra centers", bare_gemm_pass,
+               params={"n": n_large, "k": k})
+    for n in (n_large, n_large // 10):
+        yield Case(group, f"skmk StreamingKMeans n={n}",
+                   lambda _, n=n: StreamingKMeans(k=k, random_state=0).fit(X[:n]),
+                   quality=lambda km, n=n: {"ssd / n": km.inertia_ / n},
+                   params={"n": n, "k": k})
+
+
+def _predict_cases(ctx):
+    X = load_fashion_mnist(ctx.data_dir)[0]
+    if ctx.quick:
+        X = X[:6000]
+    km = StreamingKMeans(k=100, random_state=0).fit(X)
+    reference = KMeans(100, n_init=1, max_iter=1, random_state=0).fit(X[:1000])
+    reference.cluster_centers_ = km.cluster_centers_.copy()
+    agree = {"labels equal": None}
+
+    def agreement(labels):
+        agree["labels equal"] = float(np.mean(labels == km.predict(X)))
+        return dict(agree)
+
+    params = {"n": X.shape[0], "k": 100}
+    yield Case("predict k=100", "skmk predict", lambda _: km.predict(X), quality=agreement,
+               params=params)
+    yield Case("predict k=100", "scikit-learn KMeans.predict", lambda _: reference.predict(X),
+               quality=agreement, params=params)
+
+
+def _tradeoff_cases(ctx):
+    X = load_fashion_mnist(ctx.data_dir)[0]
+    if ctx.quick:
+        X = X[:6000]
+    for epochs in (1, 2):
+        for factor in (2, 5, 10, 20):
+            yield Case("tradeoff k=100", f"epochs={epochs} center_factor={factor}",
+                       lambda _, e=epochs, f=factor: StreamingKMeans(
+                           k=100, epochs=e, center_factor=f, random_state=0).fit(X),
+                       quality=lambda km: {"ssd": km.inertia_},
+                       params={"epochs": epochs, "center_factor": factor})
+
+
+def _cases(ctx):
+    yield from _fmnist_cases(ctx)
+    yield from _floor_cases(ctx)
+    yield from _predict_cases(ctx)
+    yield from _tradeoff_cases(ctx)
+
+
+def _summarize(results):
+    by = {(r.group, r.name): r for r in results}
+    lines = ["| check | goal | measured | verdict |", "|---|---|---|---|"]
+
+    def row(check, goal, value, ok):
+        lines.append(f"| {check} | {goal} | {value} | {'met' if ok else 'NOT met'} |")
+
+    for k in (10, 100):
+        group = f"fmnist k={k}"
+        skmk = by[(group, "skmk StreamingKMeans")]
+        lloyd = by[(group, "scikit-learn KMeans(n_init=3)")]
+        faiss_all = by[(group, "faiss Kmeans(niter=25) all rows")]
+        faiss_default = by[(group, "faiss Kmeans(niter=25) default")]
+        minibatch = by[(group, "scikit-learn MiniBatchKMeans(5000)")]
+        ratio = skmk.quality["ssd"] / lloyd.quality["ssd"]
+        row(f"k={k} SSD vs KMeans(n_init=3)", "≤ 1.01×", f"{ratio:.4f}×", ratio <= 1.01)
+        ratio = skmk.median_s / faiss_all.median_s
+        row(f"k={k} fit time vs faiss all rows", "≤ 1×", f"{ratio:.2f}×", ratio <= 1)
+        ratio = skmk.median_s / minibatch.median_s
+        row(f"k={k} fit time vs MiniBatchKMeans", "≤ 0.2×", f"{ratio:.2f}×", ratio <= 0.2)
+        lines.append(
+            f"| k={k} faiss default (subsampled) | for reference | "
+            f"{faiss_default.median_s / skmk.median_s:.2f}× skmk's time at "
+            f"{faiss_default.quality['ssd'] / lloyd.quality['ssd']:.4f}× Lloyd's SSD | |")
+        row(f"k={k} peak memory of fit", "≤ 100 MB", f"{skmk.peak_mb:.0f} MB",
+            skmk.peak_mb <= 100)
+    floor_group = "blobs floor (64 d, k=100)"
+    floor = by[(floor_group, "bare GEMM pass vs 1000 extra centers")]
+    fits = sorted((r for r in results if r.group == floor_group and r.name.startswith("skmk")),
+                  key=lambda r: r.params["n"])
+    ratio = fits[-1].median_s / floor.median_s
+    row("1 epoch vs bare GEMM pass", "≤ 3×", f"{ratio:.2f}×", ratio <= 3)
+    scaling = fits[-1].median_s / fits[0].median_s
+    row("10× the rows", "≤ 11× the time", f"{scaling:.2f}×", scaling <= 11)
+    row("peak memory of 1M-row fit", "≤ 100 MB", f"{fits[-1].peak_mb:.0f} MB",
+        fits[-1].peak_mb <= 100)
+    ours = by[("predict k=100", "skmk predict")]
+    theirs = by[("predict k=100", "scikit-learn KMeans.predict")]
+    speedup = theirs.median_s / ours.median_s
+    row("predict throughput vs KMeans.predict", "≥ 1×", f"{speedup:.2f}×", speedup >= 1)
+    return lines
+
+
+suite("kmeans", "StreamingKMeans vs scikit-learn and faiss", summarize=_summarize)(_cases)
