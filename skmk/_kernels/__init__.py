@@ -10,13 +10,15 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from . import _kmeans
+from . import _fjlt, _kmeans
 from ._assign import assign_dense, omp_max_threads, openmp_enabled
 from ._threads import single_threaded_blas
 
 __all__ = [
     "accumulate_weighted_sums",
     "effective_n_threads",
+    "fjlt",
+    "fwht_rows",
     "kmeans_plusplus",
     "nearest_centers",
     "openmp_enabled",
@@ -125,6 +127,47 @@ def nearest_centers(
         assign_dense(X, centers, centers_sq_norms, labels, sq_distances, *no_second, n_threads,
                      chunk_size)
     return labels, sq_distances
+
+
+def fwht_rows(X: np.ndarray, *, n_threads: int | None = None) -> np.ndarray:
+    """Walsh–Hadamard transform of each row, in place, unnormalized.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, 2**p), float32 or float64, C-contiguous, writable
+
+    Returns
+    -------
+    X : the same array, transformed
+    """
+    _fjlt.fwht_rows(X, _threads_for(X.shape[0] * X.shape[1] * 8, n_threads))
+    return X
+
+
+def fjlt(X: np.ndarray, signs: np.ndarray, selected: np.ndarray, padded: int, *,
+         n_threads: int | None = None) -> np.ndarray:
+    """Subsampled randomized Hadamard transform ``(H D x)[selected] / sqrt(target)`` of each row.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    signs : ndarray of shape (n_features,), random ±1 (D)
+    selected : ndarray of shape (target,), int64, distinct values < padded (S)
+    padded : int
+        Power of two >= n_features: the Hadamard size.
+
+    Returns
+    -------
+    Y : ndarray of shape (n_samples, target), X's dtype
+        Squared norms are preserved in expectation.
+    """
+    X = np.ascontiguousarray(X)
+    out = np.empty((X.shape[0], selected.shape[0]), dtype=X.dtype)
+    n_threads = _threads_for(X.shape[0] * padded * 8, n_threads)
+    _fjlt.fjlt_rows(X, np.ascontiguousarray(signs, dtype=X.dtype),
+                    np.ascontiguousarray(selected, dtype=np.int64),
+                    X.dtype.type(1 / np.sqrt(selected.shape[0])), out, padded, n_threads)
+    return out
 
 
 def two_nearest_centers(X, centers: np.ndarray, *, n_threads: int | None = None):
