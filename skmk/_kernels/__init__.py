@@ -31,8 +31,16 @@ __all__ = [
 #: 0.19 ms with one for 1,000 × 100 × 64).
 SERIAL_WORK = 1 << 24
 
-#: Rows per GEMM chunk: 256 rows x up to a few thousand centers keeps each thread's buffer in L2.
-DEFAULT_CHUNK_SIZE = 256
+#: Rows per GEMM chunk when the caller does not say: as many as keep a thread's (rows ×
+#: centers) buffer near 1 MB (L2-sized), between 64 and 1,024. Measured at 60,000 × 784:
+#: k=100 predict 0.061 s with 256 rows, 0.059 s with 512; K=1000 best at 256.
+DEFAULT_CHUNK_SIZE = None
+
+
+def _chunk_rows(n_centers: int, chunk_size: int | None) -> int:
+    if chunk_size is not None:
+        return chunk_size
+    return int(max(64, min(1024, (1 << 18) // max(n_centers, 1))))
 
 
 def effective_n_threads(n_threads: int | None = None) -> int:
@@ -72,8 +80,9 @@ def nearest_centers(
     *,
     centers_sq_norms: np.ndarray | None = None,
     n_threads: int | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> tuple[np.ndarray, np.ndarray]:
+    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+    distances: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Nearest center of each row and its squared Euclidean distance.
 
     Parameters
@@ -86,15 +95,17 @@ def nearest_centers(
         ``(centers ** 2).sum(axis=1)``, when the caller already has it.
     n_threads : int, default=None
         OpenMP threads; None uses what OpenMP allows.
-    chunk_size : int, default=256
-        Rows per GEMM call.
+    chunk_size : int, default=None
+        Rows per GEMM call; None sizes it to the number of centers.
+    distances : bool, default=True
+        False skips the distances (labels only, one pass over each row fewer).
 
     Returns
     -------
     labels : ndarray of shape (n_samples,), int32
         Index of the nearest center; ties go to the lowest index.
-    sq_distances : ndarray of shape (n_samples,), X's dtype
-        Squared distance to that center, never negative.
+    sq_distances : ndarray of shape (n_samples,), X's dtype, or None
+        Squared distance to that center, never negative; None when ``distances`` is False.
     """
     if X.dtype != centers.dtype or X.dtype not in (np.float32, np.float64):
         raise TypeError(
@@ -120,13 +131,13 @@ def nearest_centers(
         centers_t = np.ascontiguousarray(centers.T)
         _kmeans.assign_csr(data, indices, indptr, centers_t, centers_sq_norms, labels,
                            sq_distances, n_threads)
-        return labels, sq_distances
+        return labels, sq_distances if distances else None
     X = np.ascontiguousarray(X)
     no_second = np.empty(0, dtype=np.int32), np.empty(0, dtype=X.dtype)
     with single_threaded_blas(n_threads):
         assign_dense(X, centers, centers_sq_norms, labels, sq_distances, *no_second, n_threads,
-                     chunk_size)
-    return labels, sq_distances
+                     _chunk_rows(centers.shape[0], chunk_size), distances)
+    return labels, sq_distances if distances else None
 
 
 def fwht_rows(X: np.ndarray, *, n_threads: int | None = None) -> np.ndarray:
@@ -204,7 +215,7 @@ def two_nearest_centers(X, centers: np.ndarray, *, n_threads: int | None = None)
         n_threads = _threads_for(n * centers.shape[0] * X.shape[1], n_threads)
         with single_threaded_blas(n_threads):
             assign_dense(np.ascontiguousarray(X), centers, norms, nearest, sq_nearest, second,
-                         sq_second, n_threads, DEFAULT_CHUNK_SIZE)
+                         sq_second, n_threads, _chunk_rows(centers.shape[0], None))
     return nearest, second, sq_nearest, sq_second
 
 

@@ -51,8 +51,12 @@ def assign_dense(
     floating[::1] second_sq_distances,      # OUT (n_samples,) or empty
     int n_threads,
     int chunk_size,
+    bint row_norms=True,
 ):
     """Label each row of X with its nearest center and that squared Euclidean distance.
+
+    With ``row_norms`` false the ``||x||^2`` term is skipped (labels only: ``sq_distances``
+    then holds ``||c||^2 - 2 x.c``), which saves a pass over each row.
 
     When ``second_labels`` has a slot per row (and there are at least two centers), the
     runner-up center and its squared distance are written too. Ties go to the lowest center
@@ -94,6 +98,8 @@ def assign_dense(
                 else:
                     labels[row] = argmin_sum(&centers_sq_norms[0], &dots[i * n_centers],
                                              n_centers, &sq_distances[row])
+                if not row_norms:
+                    continue
                 x_sq = dot(n_features, &X[row, 0], &X[row, 0])
                 sq_distances[row] = max(x_sq + sq_distances[row], <floating> 0.0)
                 if want_second:

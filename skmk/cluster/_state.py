@@ -96,7 +96,9 @@ class KMeansState(StreamingState):
         # so its new rows never share a cell with the rows it held before.
         self._group_ids = np.arange(self.n_extra, dtype=np.int64)
         self._next_group_id = self.n_extra
-        self._cells = _Cells(self.n_features, self.dtype, capacity=2 * max(self.n_extra, 1))
+        # np.zeros maps untouched pages lazily, so a generous capacity costs memory only as cells
+        # are used, and avoids the copy-on-grow peak.
+        self._cells = _Cells(self.n_features, self.dtype, capacity=16 * max(self.n_extra, 1))
         self._pending: list[Batch] = []  # rows held until n_extra of them can seed the centers
 
     # -- initialize ------------------------------------------------------------------------------
@@ -315,6 +317,13 @@ class _Cells:
         self.means = np.zeros((capacity, n_features), dtype=dtype)
         self.weights = np.zeros(capacity)
         self.sq_norms = np.zeros(capacity)
+
+    def __getstate__(self):
+        # Pickle the used cells only, not the spare capacity.
+        state = dict(self.__dict__)
+        for name in ("means", "weights", "sq_norms"):
+            state[name] = state[name][: self.n].copy()
+        return state
 
     def add(self, keys, sums, weights, sq_norms) -> None:
         """Add rows summarised per cell: float64 ``sums`` of ``w x``, ``weights``, ``sq_norms``."""

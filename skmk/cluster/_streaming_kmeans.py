@@ -389,7 +389,7 @@ class StreamingKMeans(
         labels : ndarray of shape (n_samples,), int32
         """
         X = self._check_test_data(X)
-        return nearest_centers(X, self._centers_for(X))[0]
+        return nearest_centers(X, self._centers_for(X), distances=False)[0]
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then return ``labels_``.

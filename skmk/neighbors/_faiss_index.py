@@ -18,8 +18,10 @@ ALLOWED_PQ_M = (1, 2, 3, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 96)
 #: gives nprobe=4, accuracy 0.8524 at 6.7× Flat's throughput; 0.95 gives nprobe=8, 0.8538 at
 #: 3.2× — half the speed for 0.14 points of accuracy.
 TARGET_RECALL = 0.90
-#: Rows of the sample used as calibration queries for ``nprobe="auto"``.
-CALIBRATION_QUERIES = 1000
+#: Rows of the sample used as calibration queries for ``nprobe="auto"`` (1,500 neighbour
+#: slots at k=5: recall within about ±1.5 %, at a fifth of Fashion-MNIST's exact-search cost
+#: for 1,000 queries).
+CALIBRATION_QUERIES = 300
 
 
 @dataclass
@@ -128,18 +130,13 @@ def calibrate_nprobe(index, vectors: np.ndarray, k: int, metric: str, rng) -> in
     a new point. For IVFPQ, whose codes are approximate even when every list is searched, the
     target is ``TARGET_RECALL`` times the recall of searching every list.
     """
-    import faiss
-
     n = vectors.shape[0]
     k = min(k, n - 1)
     if k < 1 or index.nlist == 1:
         return 1
     rows = rng.choice(n, min(CALIBRATION_QUERIES, n), replace=False)
-    queries = vectors[rows]
-    exact = faiss.IndexFlat(vectors.shape[1], faiss.METRIC_L2 if metric == "L2"
-                            else faiss.METRIC_INNER_PRODUCT)
-    exact.add(vectors)
-    truth = _without_self(exact.search(queries, k + 1)[1], rows, k)
+    queries = np.ascontiguousarray(vectors[rows])
+    truth = _without_self(_exact_neighbours(queries, vectors, k + 1, metric), rows, k)
 
     def recall(nprobe):
         index.nprobe = nprobe
@@ -151,6 +148,21 @@ def calibrate_nprobe(index, vectors: np.ndarray, k: int, metric: str, rng) -> in
     while nprobe < index.nlist and recall(nprobe) < target:
         nprobe *= 2
     return min(nprobe, index.nlist)
+
+
+def _exact_neighbours(queries, vectors, k, metric, block=100) -> np.ndarray:
+    """Exact top-k by blocks of queries against the vectors in place: one GEMM per block, no
+    copy of the vectors (an IndexFlat would copy them; an IVF index searching every list is
+    ten times slower than a GEMM)."""
+    norms = np.einsum("ij,ij->i", vectors, vectors) if metric == "L2" else None
+    out = np.empty((queries.shape[0], k), dtype=np.int64)
+    for start in range(0, queries.shape[0], block):
+        scores = queries[start:start + block] @ vectors.T
+        scores = norms - 2 * scores if norms is not None else -scores  # smaller is nearer
+        top = np.argpartition(scores, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(scores, top, axis=1).argsort(axis=1, kind="stable")
+        out[start:start + block] = np.take_along_axis(top, order, axis=1)
+    return out
 
 
 def _without_self(neighbours: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:

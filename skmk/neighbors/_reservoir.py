@@ -10,6 +10,8 @@ uniform subset of its reservoir.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -53,10 +55,10 @@ class ReservoirState(StreamingState):
     def _consolidate(self) -> None:
         if self._X_parts:
             parts = ([self._filled] if self._filled is not None else []) + self._X_parts
-            self._filled = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            self._filled = _join(parts)
             if self._y_parts:
                 labels = ([self._labels] if self._labels is not None else []) + self._y_parts
-                self._labels = np.concatenate(labels) if len(labels) > 1 else labels[0]
+                self._labels = _join(labels)
             self._X_parts, self._y_parts = [], []
 
     @property
@@ -101,9 +103,9 @@ class ReservoirState(StreamingState):
         _, last = np.unique(chosen[::-1], return_index=True)
         keep = accepted[accepted.size - 1 - last]
         if self._filled.base is not None:  # a view of the caller's data: never write into it
-            self._filled = self._filled.copy()
+            self._filled = np.array(self._filled)
         if self._labels is not None and self._labels.base is not None:
-            self._labels = self._labels.copy()
+            self._labels = np.array(self._labels)
         self._filled[slots[keep]] = X[keep]
         if y is not None and self._labels is not None:
             self._labels[slots[keep]] = y[keep]
@@ -136,3 +138,25 @@ class ReservoirState(StreamingState):
         merged._filled = np.concatenate(parts_X)
         merged._labels = np.concatenate(parts_y) if len(parts_y) == 2 else None
         return merged
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate row blocks; consecutive slices of one C-contiguous array (the mini-batches of
+    in-memory data) are joined as a view, without copying the data."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    adjacent = all(
+        part.flags.c_contiguous and part.dtype == first.dtype and part.shape[1:] == first.shape[1:]
+        and part.base is not None and part.base is first.base
+        for part in parts
+    ) and all(
+        after.__array_interface__["data"][0]
+        == before.__array_interface__["data"][0] + before.nbytes
+        for before, after in itertools.pairwise(parts)
+    )
+    if adjacent:
+        rows = sum(part.shape[0] for part in parts)
+        return np.lib.stride_tricks.as_strided(first, shape=(rows, *first.shape[1:]),
+                                               strides=first.strides, writeable=False)
+    return np.concatenate(parts)
