@@ -5,5 +5,13 @@ file and URL sources (RecordIO-protobuf, CSV, Parquet, npy, fsspec URLs) are rea
 """
 
 from ._arrays import iter_array_batches
+from ._recordio import RecordIOError, read_recordio, record_set, to_bytes, write_recordio
 
-__all__ = ["iter_array_batches"]
+__all__ = [
+    "RecordIOError",
+    "iter_array_batches",
+    "read_recordio",
+    "record_set",
+    "to_bytes",
+    "write_recordio",
+]

@@ -1,0 +1,274 @@
+"""RecordIO-protobuf files, SageMaker's training format, read and written.
+
+Framing, per record: a little-endian u32 magic ``0xCED7230A``; a u32 whose top three bits are a
+continuation flag (0 whole record, 1 first part, 2 middle part, 3 last part) and whose low 29
+bits are the payload length; the payload; zero padding to a multiple of four bytes. Parts of a
+split payload are joined before decoding. Payloads are ``aialgs.data.Record`` protobufs
+(``_protobuf.py``), one row each, features and labels under the key ``"values"``.
+
+Errors name the file, the record number and its byte offset; nothing half-read is returned.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._streaming import Batch
+from ._protobuf import ProtobufError, Tensor, decode_record, encode_record, encode_tensor
+
+MAGIC = 0xCED7230A
+_HEADER = struct.Struct("<II")
+_LENGTH_MASK = (1 << 29) - 1
+_WHOLE, _FIRST, _MIDDLE, _LAST = 0, 1, 2, 3
+
+
+class RecordIOError(ValueError):
+    """A RecordIO-protobuf file that cannot be read; the message says where."""
+
+
+# -- framing --------------------------------------------------------------------------------------
+
+def frame(payload: bytes) -> bytes:
+    """One whole record: header, payload, padding."""
+    if len(payload) > _LENGTH_MASK:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds RecordIO's 29-bit length")
+    padding = -len(payload) % 4
+    return _HEADER.pack(MAGIC, len(payload)) + payload + b"\0" * padding
+
+
+def iter_payloads(stream, name: str = "<stream>") -> Iterator[tuple[int, int, bytes]]:
+    """Yield (record number, byte offset, payload) for each (reassembled) record."""
+    offset, number = 0, 0
+    parts: list[bytes] = []
+    start = 0
+    while True:
+        header = stream.read(_HEADER.size)
+        if not header:
+            if parts:
+                raise RecordIOError(f"{name}: record {number} at byte {start} ends in the "
+                                    "middle of a multi-part payload")
+            return
+        if len(header) < _HEADER.size:
+            raise RecordIOError(f"{name}: truncated header of record {number} at byte {offset}")
+        magic, word = _HEADER.unpack(header)
+        if magic != MAGIC:
+            raise RecordIOError(f"{name}: bad magic number 0x{magic:08X} at byte {offset} "
+                                f"(record {number}); not RecordIO-protobuf or corrupt")
+        flag, length = word >> 29, word & _LENGTH_MASK
+        padded = length + (-length % 4)
+        body = stream.read(padded)
+        if len(body) < padded:
+            raise RecordIOError(f"{name}: record {number} at byte {offset} declares {length} "
+                                f"bytes but the file ends after {len(body)}")
+        if not parts:
+            start = offset
+        if flag == _WHOLE:
+            if parts:
+                raise RecordIOError(f"{name}: whole record at byte {offset} inside a "
+                                    f"multi-part record {number}")
+            yield number, offset, body[:length]
+            number += 1
+        elif flag == _FIRST:
+            if parts:
+                raise RecordIOError(f"{name}: record {number} at byte {offset}: a new "
+                                    "multi-part record starts before the last one ended")
+            parts = [body[:length]]
+        elif flag in (_MIDDLE, _LAST):
+            if not parts:
+                raise RecordIOError(f"{name}: record {number} at byte {offset}: continuation "
+                                    "part without a first part")
+            parts.append(body[:length])
+            if flag == _LAST:
+                yield number, start, b"".join(parts)
+                parts = []
+                number += 1
+        else:
+            raise RecordIOError(f"{name}: unknown continuation flag {flag} at byte {offset}")
+        offset += _HEADER.size + padded
+
+
+# -- rows -----------------------------------------------------------------------------------------
+
+def _row(features: dict, name: str, number: int, offset: int) -> Tensor:
+    value = features.get("values")
+    if not isinstance(value, Tensor):
+        raise RecordIOError(f"{name}: record {number} at byte {offset} has no tensor under "
+                            "features['values']")
+    return value
+
+
+def read_recordio(source, *, batch_size: int = 5000, name: str | None = None
+                  ) -> Iterator[Batch]:
+    """Stream a RecordIO-protobuf file as batches of rows.
+
+    Parameters
+    ----------
+    source : path-like or binary file object
+    batch_size : int
+        Rows per batch.
+
+    Yields
+    ------
+    batch : Batch
+        ``X`` is an ndarray (dense records) or a CSR matrix (sparse records) in the tensor's
+        dtype (int32 features become float64); ``y`` is an ndarray of labels, or None when the
+        records carry none.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        name = name or str(source)
+        try:
+            stream = open(source, "rb")  # noqa: SIM115 - closed in the finally below
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"RecordIO file not found: {source}") from error
+    else:
+        stream, name = source, name or getattr(source, "name", "<stream>")
+    try:
+        yield from _batches(stream, name, batch_size)
+    finally:
+        if stream is not source:
+            stream.close()
+
+
+def _batches(stream, name, batch_size):
+    rows, labels = [], []
+    n_features = sparse = None
+    for number, offset, payload in iter_payloads(stream, name):
+        try:
+            features, label = decode_record(payload)
+        except ProtobufError as error:
+            raise RecordIOError(f"{name}: record {number} at byte {offset} is not a valid "
+                                f"Record protobuf: {error}") from None
+        tensor = _row(features, name, number, offset)
+        width = int(tensor.shape[0]) if tensor.is_sparse and tensor.shape else \
+            tensor.values.size
+        if tensor.is_sparse and not tensor.shape:
+            raise RecordIOError(f"{name}: sparse record {number} at byte {offset} has no shape")
+        if n_features is None:
+            n_features, sparse = width, tensor.is_sparse
+        elif width != n_features:
+            raise RecordIOError(f"{name}: record {number} at byte {offset} has {width} "
+                                f"features; earlier records have {n_features}")
+        keys = tensor.keys if tensor.keys is not None else np.empty(0, dtype=np.int64)
+        if tensor.is_sparse and (keys.max(initial=0) >= n_features or keys.min(initial=0) < 0):
+            raise RecordIOError(f"{name}: record {number} at byte {offset} has a key outside "
+                                f"[0, {n_features})")
+        rows.append(tensor)
+        label_tensor = label.get("values")
+        labels.append(None if label_tensor is None else label_tensor.values)
+        if len(rows) == batch_size:
+            yield _assemble(rows, labels, n_features, sparse, name)
+            rows, labels = [], []
+    if rows:
+        yield _assemble(rows, labels, n_features, sparse, name)
+
+
+def _assemble(rows, labels, n_features, sparse, name) -> Batch:
+    dtype = np.result_type(*(row.values.dtype for row in rows))
+    if dtype == np.int32:
+        dtype = np.dtype(np.float64)
+    if sparse or any(row.is_sparse for row in rows):
+        data, indices, indptr = [], [], [0]
+        for row in rows:
+            keys = row.keys if row.keys is not None else np.arange(row.values.size)
+            data.append(row.values)
+            indices.append(keys)
+            indptr.append(indptr[-1] + keys.size)
+        X = sp.csr_matrix((np.concatenate(data).astype(dtype), np.concatenate(indices),
+                           np.asarray(indptr)), shape=(len(rows), n_features))
+    else:
+        X = np.vstack([row.values for row in rows]).astype(dtype, copy=False)
+    y = None
+    if any(label is not None for label in labels):
+        if any(label is None for label in labels):
+            raise RecordIOError(f"{name}: some records have labels and some do not")
+        y = np.concatenate([np.asarray(label).ravel()[:1] for label in labels])
+    return Batch(X, y)
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+def _label_tensor(value) -> tuple[int, bytes]:
+    array = np.asarray([value])
+    if array.dtype.kind in "iub":
+        array = array.astype(np.int32)
+    elif array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
+    return encode_tensor(array)
+
+
+def _feature_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iub":
+        return np.dtype(np.int32)
+    if dtype in (np.float32, np.float64):
+        return dtype
+    raise TypeError(f"cannot write features of dtype {dtype}: use floats or ints")
+
+
+def write_recordio(stream, X, y=None) -> int:
+    """Write one record per row of X (dense or sparse), with labels from y; returns bytes
+    written. float32/float64 features keep their type, integers become Int32Tensor; sparse rows
+    carry keys and ``shape=[n_features]``, as SageMaker's SDK writes them."""
+    dtype = _feature_dtype(X.dtype)
+    if y is not None and len(y) != X.shape[0]:
+        raise ValueError(f"y has {len(y)} labels for {X.shape[0]} rows")
+    written = 0
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        for i in range(X.shape[0]):
+            lo, hi = X.indptr[i], X.indptr[i + 1]
+            features = encode_tensor(X.data[lo:hi].astype(dtype), X.indices[lo:hi],
+                                     (X.shape[1],))
+            written += stream.write(frame(encode_record(
+                features, None if y is None else _label_tensor(y[i]))))
+    else:
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D, got shape {X.shape}")
+        for i in range(X.shape[0]):
+            features = encode_tensor(X[i].astype(dtype))
+            written += stream.write(frame(encode_record(
+                features, None if y is None else _label_tensor(y[i]))))
+    return written
+
+
+def record_set(X, y=None, path=".", *, shards: int = 1, prefix: str = "data") -> Path:
+    """Write X (and y) as ``shards`` RecordIO-protobuf files plus a SageMaker manifest.
+
+    Rows are split into contiguous, near-equal shards ``{prefix}-{i:05d}.rec``; the manifest
+    ``{prefix}.manifest`` is SageMaker's ``[{"prefix": dir}, "file", ...]`` list, written last.
+
+    Returns
+    -------
+    manifest : Path
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, got {shards}")
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    bounds = np.linspace(0, X.shape[0], shards + 1).astype(int)
+    names = []
+    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        name = f"{prefix}-{i:05d}.rec"
+        with open(directory / name, "wb") as stream:
+            write_recordio(stream, X[lo:hi], None if y is None else y[lo:hi])
+        names.append(name)
+    manifest = directory / f"{prefix}.manifest"
+    manifest.write_text(json.dumps([{"prefix": str(directory.resolve()) + "/"}, *names]))
+    return manifest
+
+
+def to_bytes(X, y=None) -> bytes:
+    """The RecordIO-protobuf bytes of X (and y): what an endpoint receives."""
+    buffer = io.BytesIO()
+    write_recordio(buffer, X, y)
+    return buffer.getvalue()

@@ -1,0 +1,182 @@
+"""RecordIO-protobuf: exact bytes, round trips, the protobuf package as a cross-check, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import struct
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skmk.io import RecordIOError, read_recordio, record_set, to_bytes, write_recordio
+from skmk.io._protobuf import decode_record
+
+
+def _read_all(data: bytes, batch_size=1000):
+    batches = list(read_recordio(io.BytesIO(data), batch_size=batch_size))
+    return batches
+
+
+def test_a_hand_built_record_has_exact_bytes():
+    # features["values"] = Float32Tensor(values=[1.0, 2.0]); label["values"] = Int32Tensor([3])
+    features_tensor = b"\x0a\x08" + struct.pack("<2f", 1.0, 2.0)         # values, packed
+    features_value = b"\x12" + bytes([len(features_tensor)]) + features_tensor  # float32_tensor
+    features_entry = b"\x0a\x06values" + b"\x12" + bytes([len(features_value)]) + features_value
+    label_tensor = b"\x0a\x01\x03"                                        # int32 values [3]
+    label_value = b"\x3a" + bytes([len(label_tensor)]) + label_tensor      # int32_tensor (7)
+    label_entry = b"\x0a\x06values" + b"\x12" + bytes([len(label_value)]) + label_value
+    record = (b"\x0a" + bytes([len(features_entry)]) + features_entry
+              + b"\x12" + bytes([len(label_entry)]) + label_entry)
+    padding = b"\0" * (-len(record) % 4)
+    expected = struct.pack("<II", 0xCED7230A, len(record)) + record + padding
+    assert to_bytes(np.array([[1.0, 2.0]], dtype=np.float32), np.array([3])) == expected
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+@pytest.mark.parametrize("labels", [None, "int", "float"])
+def test_dense_round_trip(dtype, labels, rng):
+    X = (rng.standard_normal((37, 5)) * 100).astype(dtype)
+    y = {None: None, "int": rng.integers(-5, 5, 37), "float": rng.random(37)}[labels]
+    (batch,) = _read_all(to_bytes(X, y))
+    expected_dtype = np.float64 if dtype == np.int32 else dtype
+    assert batch.X.dtype == expected_dtype
+    np.testing.assert_array_equal(batch.X, X.astype(expected_dtype))
+    if y is None:
+        assert batch.y is None
+    else:
+        np.testing.assert_array_equal(batch.y, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_round_trip_with_empty_rows(dtype, rng):
+    dense = rng.standard_normal((20, 9)).astype(dtype)
+    dense[dense < 0.8] = 0
+    dense[3] = 0  # a row with no entries at all
+    X = sp.csr_matrix(dense)
+    batches = _read_all(to_bytes(X, np.arange(20)), batch_size=7)
+    assert [b.X.shape for b in batches] == [(7, 9), (7, 9), (6, 9)]
+    got = sp.vstack([b.X for b in batches])
+    assert sp.issparse(got) and got.dtype == dtype
+    np.testing.assert_array_equal(got.toarray(), dense)
+    np.testing.assert_array_equal(np.concatenate([b.y for b in batches]), np.arange(20))
+
+
+def test_bytes_match_the_protobuf_package():
+    pytest.importorskip("google.protobuf")
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    proto = descriptor_pb2.FileDescriptorProto(name="skmk_record_test.proto",
+                                               package="aialgs.data", syntax="proto2")
+    for name, kind in (("Float32Tensor", "TYPE_FLOAT"), ("Float64Tensor", "TYPE_DOUBLE"),
+                       ("Int32Tensor", "TYPE_INT32")):
+        message = proto.message_type.add(name=name)
+        for number, field, field_kind in ((1, "values", kind), (2, "keys", "TYPE_UINT64"),
+                                          (3, "shape", "TYPE_UINT64")):
+            f = message.field.add(name=field, number=number, label=3,
+                                  type=getattr(descriptor_pb2.FieldDescriptorProto, field_kind))
+            f.options.packed = True
+    value = proto.message_type.add(name="Value")
+    value.oneof_decl.add(name="value")
+    for number, field, type_name in ((2, "float32_tensor", "Float32Tensor"),
+                                     (3, "float64_tensor", "Float64Tensor"),
+                                     (7, "int32_tensor", "Int32Tensor")):
+        value.field.add(name=field, number=number, label=1, type=11,
+                        type_name=f".aialgs.data.{type_name}", oneof_index=0)
+    record = proto.message_type.add(name="Record")
+    for number, field, entry in ((1, "features", "FeaturesEntry"), (2, "label", "LabelEntry")):
+        nested = record.nested_type.add(name=entry)
+        nested.options.map_entry = True
+        nested.field.add(name="key", number=1, label=1, type=9)
+        nested.field.add(name="value", number=2, label=1, type=11,
+                         type_name=".aialgs.data.Value")
+        record.field.add(name=field, number=number, label=3, type=11,
+                         type_name=f".aialgs.data.Record.{entry}")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    Record = message_factory.GetMessageClass(pool.FindMessageTypeByName("aialgs.data.Record"))
+
+    message = Record()
+    message.features["values"].float32_tensor.values.extend([0.5, -1.25])
+    message.features["values"].float32_tensor.keys.extend([1, 4])
+    message.features["values"].float32_tensor.shape.extend([6])
+    message.label["values"].float64_tensor.values.extend([2.5])
+    theirs = message.SerializeToString()
+    ours = to_bytes(sp.csr_matrix(([0.5, -1.25], [1, 4], [0, 2]), shape=(1, 6),
+                                  dtype=np.float32), np.array([2.5]))
+    assert ours[8:8 + len(theirs)] == theirs
+    parsed = Record()
+    parsed.ParseFromString(ours[8:8 + len(theirs)])
+    assert list(parsed.features["values"].float32_tensor.keys) == [1, 4]
+
+
+def test_multi_part_payloads_are_reassembled():
+    payload = to_bytes(np.array([[1.0, 2.0, 3.0]]))[8:]
+    payload = payload[:struct.unpack("<I", to_bytes(np.array([[1.0, 2.0, 3.0]]))[4:8])[0]]
+    cut = [payload[:5], payload[5:11], payload[11:]]
+    data = b""
+    for flag, part in zip((1, 2, 3), cut):
+        data += struct.pack("<II", 0xCED7230A, (flag << 29) | len(part)) + part \
+            + b"\0" * (-len(part) % 4)
+    (batch,) = _read_all(data + to_bytes(np.array([[4.0, 5.0, 6.0]])))
+    np.testing.assert_array_equal(batch.X, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+
+
+def test_record_set_writes_shards_and_a_manifest(tmp_path, rng):
+    X = rng.random((10, 3))
+    manifest = record_set(X, np.arange(10), tmp_path, shards=3)
+    entries = json.loads(manifest.read_text())
+    assert entries[0]["prefix"].endswith("/") and len(entries) == 4
+    rows = [b.X for name in entries[1:] for b in read_recordio(tmp_path / name)]
+    np.testing.assert_array_equal(np.vstack(rows), X)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda d: b"\x00\x00\x00\x00" + d[4:], "bad magic number 0x00000000 at byte 0"),
+        (lambda d: d[:-3], "record 1 at byte .* declares"),
+        (lambda d: d + b"\x0a\x23", "truncated header of record 2"),
+        (lambda d: d[:4] + struct.pack("<I", 1 << 20) + d[8:], "declares 1048576 bytes"),
+        (lambda d: d[:8] + b"\xff" * 4 + d[12:], "record 0 at byte 0 is not a valid Record"),
+    ],
+)
+def test_bad_files_name_the_record_and_offset(mutate, match):
+    data = to_bytes(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(RecordIOError, match=match):
+        _read_all(mutate(data))
+
+
+def test_feature_dimension_must_not_change():
+    data = to_bytes(np.ones((2, 3))) + to_bytes(np.ones((1, 4)))
+    with pytest.raises(RecordIOError, match=r"record 2 at byte \d+ has 4 features; earlier "
+                                            r"records have 3"):
+        _read_all(data)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"missing\.rec"):
+        list(read_recordio(tmp_path / "missing.rec"))
+
+
+def test_writer_rejects_what_it_cannot_write():
+    with pytest.raises(TypeError, match="dtype"):
+        write_recordio(io.BytesIO(), np.array([["a"]]))
+    with pytest.raises(ValueError, match="labels"):
+        write_recordio(io.BytesIO(), np.ones((2, 2)), np.ones(3))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300))
+def test_fuzzed_input_raises_cleanly_or_reads(data):
+    stream = io.BytesIO(struct.pack("<II", 0xCED7230A, len(data)) + data
+                        + b"\0" * (-len(data) % 4))
+    # No input may crash or hang the reader: it reads, or it raises its own clear error.
+    with contextlib.suppress(RecordIOError):
+        list(read_recordio(stream))
+    with contextlib.suppress(ValueError):
+        decode_record(data)
