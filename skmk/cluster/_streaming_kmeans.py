@@ -22,7 +22,8 @@ from .._hyperparams import Hyperparameter, HyperparameterMixin, ListOf
 from .._kernels import effective_n_threads, nearest_centers
 from .._kernels._threads import single_threaded_blas
 from .._streaming import Batch, atomic_fit, commit_fitted, run_updates
-from ..io import iter_array_batches
+from ..io import is_source, iter_array_batches, open_source
+from ..io._arrays import validated_batches
 from ._lloyd import weighted_lloyd
 from ._state import KMeansState
 
@@ -175,8 +176,10 @@ class StreamingKMeans(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), or a data source
             Training rows; float32 stays float32, other types become float64; sparse as CSR.
+            A path, directory, glob, SageMaker manifest or fsspec URL of RecordIO-protobuf,
+            CSV, Parquet or .npy files is streamed batch by batch (``skmk.io.open_source``).
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each row (default 1).
@@ -185,6 +188,8 @@ class StreamingKMeans(
         -------
         self : StreamingKMeans
         """
+        if is_source(X):
+            return self._fit_source(X, sample_weight)
         X, sample_weight = self._validate_training_data(X, sample_weight, reset=True)
         random_state = check_random_state(self.random_state)
         with single_threaded_blas(effective_n_threads()):
@@ -196,6 +201,37 @@ class StreamingKMeans(
         fitted["labels_"] = labels
         fitted["inertia_"] = float(np.dot(sample_weight.astype(np.float64), sq_distances))
         fitted.update(self._feature_attributes())
+        commit_fitted(self, fitted)
+        return self
+
+    def _fit_source(self, location, sample_weight):
+        """Stream a file source (``skmk.io.open_source``): one pass per epoch, bounded memory.
+
+        ``labels_`` and ``inertia_`` are not set: they would need another pass.
+        """
+        if sample_weight is not None:
+            raise ValueError("sample_weight cannot be given with a file source")
+        source = open_source(location, batch_size=self.mini_batch_size)
+        random_state = check_random_state(self.random_state)
+        state = None
+        with single_threaded_blas(effective_n_threads()):
+            for _ in range(self.epochs):
+                batches = validated_batches(self, source.batches(),
+                                            dtype=None if state is None else state.dtype)
+                for batch in batches:
+                    if state is None:
+                        state = self._new_state(batch, random_state=random_state)
+                    if state.n_features != batch.X.shape[1]:
+                        raise ValueError(f"{source!r} has {batch.X.shape[1]} features in a "
+                                         f"later epoch, {state.n_features} before")
+                    state.update(batch)
+            if state is None:
+                raise ValueError(f"{source!r} holds no rows")
+            n_rows = state.coreset()[1].sum() if not state.initialized else state.n_seen
+            if n_rows < self.k:
+                raise ValueError(f"{source!r} holds {n_rows:g} rows, fewer than k={self.k}")
+            fitted = self._finalized_attributes(state, random_state)
+        fitted["n_features_in_"] = state.n_features
         commit_fitted(self, fitted)
         return self
 

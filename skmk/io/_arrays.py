@@ -42,3 +42,24 @@ def iter_array_batches(
             None if y is None else y[rows],
             None if sample_weight is None else sample_weight[rows],
         )
+
+
+def validated_batches(estimator, source_batches, *, dtype=None):
+    """Check each batch of a file source as ``fit`` checks in-memory data.
+
+    The first batch fixes the number of features (and, unless ``dtype`` is given, the float
+    dtype); a later batch with another width raises a ``ValueError`` naming both.
+    """
+    from sklearn.utils import check_array
+
+    n_features = None
+    for number, batch in enumerate(source_batches):
+        X = check_array(batch.X, accept_sparse="csr", dtype=dtype or [np.float64, np.float32],
+                        order="C", accept_large_sparse=False,
+                        estimator=type(estimator).__name__)
+        if n_features is None:
+            n_features, dtype = X.shape[1], dtype or X.dtype
+        elif X.shape[1] != n_features:
+            raise ValueError(f"batch {number} of the source has {X.shape[1]} features, the first "
+                             f"batch has {n_features}")
+        yield Batch(X, batch.y, batch.sample_weight)

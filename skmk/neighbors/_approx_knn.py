@@ -17,7 +17,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._hyperparams import Hyperparameter, HyperparameterMixin
 from .._streaming import Batch, atomic_fit, commit_fitted, run_updates
-from ..io import iter_array_batches
+from ..io import is_source, iter_array_batches, open_source
+from ..io._arrays import validated_batches
 from . import _faiss_index
 from ._faiss_index import ALLOWED_PQ_M
 from ._projection import PROJECTIONS
@@ -154,14 +155,16 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Sample the rows, project them and build the index.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training rows; float32 stays float32, other types become float64.
-        y : array-like of shape (n_samples,)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), or a data source
+            Training rows; float32 stays float32, other types become float64. A path,
+            directory, glob, SageMaker manifest or fsspec URL of labelled RecordIO-protobuf,
+            CSV (label first) or Parquet (column ``label``) files is sampled in one pass.
+        y : array-like of shape (n_samples,), or None for a data source
             Class labels (any type scikit-learn classifiers take) or float targets.
 
         Returns
@@ -169,6 +172,8 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
         self : ApproxKNN
         """
         self._check_parameter_combinations()
+        if is_source(X):
+            return self._fit_source(X, y)
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
                              y_numeric=self._is_regressor, reset=True)
         self._check_dimensions(X.shape[1])
@@ -185,6 +190,41 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
         fitted["n_features_in_"] = self.n_features_in_
         if hasattr(self, "feature_names_in_"):
             fitted["feature_names_in_"] = self.feature_names_in_
+        commit_fitted(self, fitted)
+        return self
+
+    def _fit_source(self, location, y):
+        """Sample a file source (``skmk.io.open_source``) in one pass; labels come from it
+        (RecordIO labels, CSV's first column, Parquet's ``label`` column).
+
+        ``classes_`` are the labels present in the sample.
+        """
+        if y is not None:
+            raise ValueError("y cannot be given with a file source: its labels come from it")
+        source = open_source(location, batch_size=self.mini_batch_size, label_size=1,
+                             label_column="label")
+        random_state = check_random_state(self.random_state)
+        state = None
+        for batch in validated_batches(self, source.batches()):
+            if batch.y is None:
+                raise ValueError(f"{source!r} has rows without labels")
+            if state is None:
+                self._check_dimensions(batch.X.shape[1])
+                state = self._new_state(batch, random_state=random_state)
+            state.update(batch)
+        if state is None:
+            raise ValueError(f"{source!r} holds no rows")
+        labels = state.y
+        classes = None
+        if self._is_regressor:
+            state._labels = np.asarray(labels, dtype=np.float64)
+        else:
+            classes, codes = np.unique(labels, return_inverse=True)
+            state._labels = codes
+        fitted = self._finalized_attributes(state, random_state, classes)
+        if classes is not None:
+            fitted["classes_"] = classes
+        fitted["n_features_in_"] = state.n_features
         commit_fitted(self, fitted)
         return self
 

@@ -1,0 +1,129 @@
+"""Data sources: files, directories, globs, manifests and URLs streamed into fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skmk import ApproxKNN, StreamingKMeans
+from skmk.io import is_source, open_source, record_set, write_recordio
+
+
+@pytest.fixture
+def labelled(blobs):
+    X, y, _ = blobs
+    return X.astype(np.float64), y
+
+
+def _rows(source):
+    batches = list(source.batches())
+    return np.vstack([b.X for b in batches]), (None if batches[0].y is None else
+                                               np.concatenate([b.y for b in batches]))
+
+
+def test_csv_with_label_column(tmp_path, labelled):
+    X, y = labelled
+    np.savetxt(tmp_path / "train.csv", np.column_stack([y, X]), delimiter=",")
+    source = open_source(tmp_path / "train.csv", batch_size=128, label_size=1)
+    got_X, got_y = _rows(source)
+    np.testing.assert_allclose(got_X, X)
+    np.testing.assert_array_equal(got_y, y)
+    assert [b.n_rows for b in source.batches()][:2] == [128, 128]
+
+
+def test_npy_parquet_and_recordio_read_the_same_rows(tmp_path, labelled):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    X, y = labelled
+    np.save(tmp_path / "x.npy", X)
+    columns = {f"f{i}": X[:, i] for i in range(X.shape[1])} | {"label": y}
+    pq.write_table(pa.table(columns), tmp_path / "x.parquet")
+    with open(tmp_path / "x.rec", "wb") as stream:
+        write_recordio(stream, X, y)
+    for name, kwargs in (("x.npy", {}), ("x.parquet", {"label_column": "label"}),
+                         ("x.rec", {})):
+        got_X, got_y = _rows(open_source(tmp_path / name, batch_size=100, **kwargs))
+        np.testing.assert_allclose(got_X, X, err_msg=name)
+        if name != "x.npy":
+            np.testing.assert_array_equal(got_y, y)
+
+
+def test_directories_globs_manifests_and_urls(tmp_path, labelled):
+    X, y = labelled
+    manifest = record_set(X, y, tmp_path / "shards", shards=4)
+    expected = X
+    for location in (tmp_path / "shards", str(tmp_path / "shards" / "*.rec"), manifest,
+                     f"file://{tmp_path / 'shards'}"):
+        got_X, _ = _rows(open_source(location, batch_size=50))
+        np.testing.assert_allclose(got_X, expected, err_msg=str(location))
+
+
+def test_memory_url(labelled):
+    fsspec = pytest.importorskip("fsspec")
+    X, y = labelled
+    with fsspec.open("memory://skmk-test/data.rec", "wb") as stream:
+        write_recordio(stream, X, y)
+    got_X, got_y = _rows(open_source("memory://skmk-test/data.rec"))
+    np.testing.assert_allclose(got_X, X)
+    np.testing.assert_array_equal(got_y, y)
+
+
+def test_streaming_kmeans_fits_a_source_like_the_array(tmp_path, labelled):
+    X, y = labelled
+    record_set(X, y, tmp_path, shards=3)
+    from_files = StreamingKMeans(k=5, mini_batch_size=100, random_state=0).fit(tmp_path)
+    in_memory = StreamingKMeans(k=5, mini_batch_size=100, random_state=0).fit(X)
+    np.testing.assert_allclose(from_files.cluster_centers_, in_memory.cluster_centers_,
+                               rtol=1e-10)
+    assert from_files.n_features_in_ == 8 and not hasattr(from_files, "labels_")
+    twice = StreamingKMeans(k=5, epochs=2, mini_batch_size=100, random_state=0).fit(tmp_path)
+    assert twice.streaming_state_.n_seen == 2 * X.shape[0]
+
+
+def test_approx_knn_samples_a_labelled_source(tmp_path, labelled):
+    X, y = labelled
+    np.savetxt(tmp_path / "train.csv", np.column_stack([y, X]), delimiter=",")
+    knn = ApproxKNN(k=5, sample_size=200, random_state=0).fit(tmp_path / "train.csv")
+    assert knn.n_samples_fit_ == 200 and knn.n_samples_seen_ == X.shape[0]
+    assert knn.score(X, y) > 0.95
+    with pytest.raises(ValueError, match="y cannot be given"):
+        ApproxKNN().fit(tmp_path / "train.csv", y)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("1,2,3\n4,5\n", "line 2 has 2 columns, earlier lines have 3"),
+        ("1,2,3\n4,x,6\n", "line 2: 'x' is not a number"),
+    ],
+)
+def test_bad_csv_names_the_line(tmp_path, content, match):
+    (tmp_path / "bad.csv").write_text(content)
+    with pytest.raises(ValueError, match=match):
+        list(open_source(tmp_path / "bad.csv").batches())
+
+
+def test_missing_and_empty_sources(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        open_source(tmp_path / "nowhere.rec")
+    (tmp_path / "empty.rec").write_bytes(b"")
+    with pytest.raises(ValueError, match="holds no rows"):
+        StreamingKMeans().fit(tmp_path / "empty.rec")
+    with pytest.raises(ValueError, match="format"):
+        (tmp_path / "data.bin").write_bytes(b"x")
+        open_source(tmp_path / "data.bin")
+
+
+def test_a_failing_source_leaves_the_model_intact(tmp_path, labelled):
+    X, _ = labelled
+    km = StreamingKMeans(k=5, random_state=0).fit(X)
+    centers = km.cluster_centers_
+    (tmp_path / "bad.csv").write_text("1,2\n3,nan\n")
+    with pytest.raises(ValueError):
+        km.fit(tmp_path / "bad.csv")
+    assert km.cluster_centers_ is centers
+
+
+def test_is_source():
+    assert is_source("data.rec") and not is_source(np.zeros((2, 2)))
