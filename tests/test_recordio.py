@@ -180,3 +180,31 @@ def test_fuzzed_input_raises_cleanly_or_reads(data):
         list(read_recordio(stream))
     with contextlib.suppress(ValueError):
         decode_record(data)
+
+
+@pytest.mark.parametrize("chunk", [16, 64, 1000, 1 << 23])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_path_across_chunk_boundaries(monkeypatch, chunk, dtype, rng):
+    from skmk.io import _recordio
+
+    monkeypatch.setattr(_recordio, "_CHUNK", chunk)
+    X = rng.standard_normal((53, 7)).astype(dtype)
+    for y in (None, rng.integers(-3, 3, 53), rng.random(53).astype(np.float32)):
+        batches = _read_all(to_bytes(X, y), batch_size=10)
+        assert [b.n_rows for b in batches] == [10] * 5 + [3]
+        np.testing.assert_array_equal(np.vstack([b.X for b in batches]), X)
+        if y is not None:
+            np.testing.assert_array_equal(np.concatenate([b.y for b in batches]), y)
+
+
+def test_fast_path_hands_over_to_the_python_reader(monkeypatch, rng):
+    from skmk.io import _recordio
+
+    monkeypatch.setattr(_recordio, "_CHUNK", 200)
+    dense = rng.standard_normal((6, 4))
+    sparse_part = sp.csr_matrix(np.eye(3, 4))
+    data = to_bytes(dense) + to_bytes(sparse_part)
+    got = np.vstack([b.X.toarray() if sp.issparse(b.X) else b.X for b in _read_all(data, 4)])
+    np.testing.assert_array_equal(got, np.vstack([dense, np.eye(3, 4)]))
+    with pytest.raises(RecordIOError, match=r"record 6 at byte \d+ declares"):
+        _read_all(to_bytes(dense) + to_bytes(dense[:1])[:-4])

@@ -16,12 +16,14 @@ import itertools
 import json
 import os
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from .._kernels._recordio import decode_dense
 from .._streaming import Batch
 from ._protobuf import ProtobufError, Tensor, decode_record, encode_record, encode_tensor
 
@@ -45,9 +47,12 @@ def frame(payload: bytes) -> bytes:
     return _HEADER.pack(MAGIC, len(payload)) + payload + b"\0" * padding
 
 
-def iter_payloads(stream, name: str = "<stream>") -> Iterator[tuple[int, int, bytes]]:
-    """Yield (record number, byte offset, payload) for each (reassembled) record."""
-    offset, number = 0, 0
+def iter_payloads(stream, name: str = "<stream>", *, offset: int = 0, number: int = 0
+                  ) -> Iterator[tuple[int, int, bytes]]:
+    """Yield (record number, byte offset, payload) for each (reassembled) record.
+
+    ``offset`` and ``number`` say where ``stream`` starts in the file, for error messages.
+    """
     parts: list[bytes] = []
     start = 0
     while True:
@@ -138,10 +143,146 @@ def read_recordio(source, *, batch_size: int = 5000, name: str | None = None
             stream.close()
 
 
+#: Bytes read at a time by the fast path.
+_CHUNK = 1 << 23
+
+
+class _Prefixed(io.RawIOBase):
+    """``prefix`` bytes, then the rest of ``stream``: hands the slow path what the fast path
+    had buffered but not consumed."""
+
+    def __init__(self, prefix: bytes, stream):
+        self._prefix, self._stream = memoryview(prefix), stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size=-1) -> bytes:
+        if size is None or size < 0:
+            out = bytes(self._prefix) + self._stream.read()
+            self._prefix = self._prefix[:0]
+            return out
+        head = bytes(self._prefix[:size])
+        self._prefix = self._prefix[len(head):]
+        if len(head) < size:
+            head += self._stream.read(size - len(head))
+        return head
+
+
+def _dense_layout(payload: bytes):
+    """(Value field, dtype, width, labelled) when a record is a plain dense row, else None."""
+    try:
+        features, label = decode_record(payload)
+    except ProtobufError:
+        return None
+    tensor = features.get("values")
+    if not isinstance(tensor, Tensor) or tensor.is_sparse or tensor.shape is not None:
+        return None
+    if tensor.values.dtype not in (np.float32, np.float64) or not tensor.values.size:
+        return None
+    field = 2 if tensor.values.dtype == np.float32 else 3
+    return field, tensor.values.dtype, tensor.values.size, "values" in label
+
+
 def _batches(stream, name, batch_size):
+    """Dense files of one layout go through the compiled decoder; anything else (and the rest
+    of a file from the first record that differs) through the Python decoder."""
+    if sys.byteorder != "little":
+        yield from _batches_slow(stream, name, batch_size)
+        return
+    window = _Window(stream)
+    layout = window.first_dense_layout()
+    if layout is None:
+        yield from _batches_slow(_Prefixed(window.unread(), stream), name, batch_size)
+        return
+    field, dtype, width, labelled = layout
+    number = 0
+    while True:
+        X = np.empty((batch_size, width), dtype=dtype)
+        y = np.empty(batch_size if labelled else 0)
+        filled = 0
+        while filled < batch_size:
+            rows, pos = decode_dense(window.bytes(), window.pos, X.view(np.int8)[filled:],
+                                     y[filled:] if labelled else y, field, dtype.itemsize,
+                                     labelled)
+            filled, number, window.pos = filled + rows, number + rows, pos
+            if filled == batch_size:
+                break
+            if window.next_frame_whole() or not window.read_more():
+                # A whole record the fast path does not take, or the end of the file.
+                if filled:
+                    yield Batch(X[:filled], y[:filled] if labelled else None)
+                yield from _batches_slow(_Prefixed(window.unread(), stream), name, batch_size,
+                                         offset=window.offset, number=number,
+                                         n_features=width)
+                return
+        yield Batch(X, y if labelled else None)
+
+
+class _Window:
+    """A reusable read buffer over a stream: ``bytes()`` is the unread-and-read part, ``pos``
+    the first byte not consumed. Refills move the unconsumed tail to the front and read into
+    the free space in place (no new buffer per chunk)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.store = bytearray(_CHUNK)
+        self.view = memoryview(self.store)
+        self.filled = self.stream.readinto(self.view) or 0
+        self.pos = 0
+        self.base = 0  # file offset of store[0]
+
+    @property
+    def offset(self) -> int:
+        return self.base + self.pos
+
+    def bytes(self) -> np.ndarray:
+        return np.frombuffer(self.store, dtype=np.uint8, count=self.filled)
+
+    def unread(self) -> bytes:
+        return bytes(self.view[self.pos:self.filled])
+
+    def first_dense_layout(self):
+        if self.filled < 8 or int.from_bytes(self.store[:4], "little") != MAGIC:
+            return None
+        word = int.from_bytes(self.store[4:8], "little")
+        length = word & _LENGTH_MASK
+        if word >> 29 or 8 + length > self.filled:
+            return None
+        return _dense_layout(bytes(self.view[8:8 + length]))
+
+    def next_frame_whole(self) -> bool:
+        """Whether a whole frame starts at ``pos`` (a bad magic counts as whole: the Python
+        reader reports it without reading on)."""
+        if self.filled - self.pos < 8:
+            return False
+        at = self.pos
+        if int.from_bytes(self.store[at:at + 4], "little") != MAGIC:
+            return True
+        length = int.from_bytes(self.store[at + 4:at + 8], "little") & _LENGTH_MASK
+        return at + 8 + length + (-length % 4) <= self.filled
+
+    def read_more(self) -> bool:
+        """Move the tail to the front and fill the rest; False at the end of the stream."""
+        tail = self.filled - self.pos
+        if self.pos == 0 and tail == len(self.store):  # one record larger than the buffer
+            self.view.release()  # a bytearray cannot grow while a view of it exists
+            self.store.extend(bytes(len(self.store)))
+            self.view = memoryview(self.store)
+        else:
+            self.store[:tail] = self.view[self.pos:self.filled]
+            self.base += self.pos
+            self.pos = 0
+        n = self.stream.readinto(self.view[tail:]) or 0
+        self.filled = tail + n
+        return n > 0
+
+
+def _batches_slow(stream, name, batch_size, *, offset=0, number=0, n_features=None):
     rows, labels = [], []
-    n_features = sparse = None
-    for number, offset, payload in iter_payloads(stream, name):
+    sparse = None
+    payloads = iter_payloads(stream, name, offset=offset, number=number)
+    for number, offset, payload in payloads:
         try:
             features, label = decode_record(payload)
         except ProtobufError as error:
