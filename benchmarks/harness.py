@@ -140,6 +140,10 @@ def measure(case: Case, repeat: int, log=print) -> Result:
     """Run ``case`` ``repeat`` times; return times, the largest peak-memory growth and quality."""
     times, peaks, outcome = [], [], None
     for _ in range(repeat):
+        # Free the previous repeat's result first: otherwise every repeat allocates its output
+        # in fresh pages while the last one is still alive, and pays page faults a user calling
+        # the function in a loop would not.
+        outcome = None
         prepared = case.setup() if case.setup is not None else None
         gc.collect()
         can_reset = _reset_peak()

@@ -1,4 +1,10 @@
-"""RecordIO-protobuf decoding: skmk's reader against the protobuf package's Python API.
+"""Reading data: RecordIO decoding, fitting from files, and memory that stays flat.
+
+* ``decode``: skmk's RecordIO reader against the protobuf package's Python API.
+* ``fit from file``: a one-epoch StreamingKMeans fit (k=10) from a local RecordIO file and from
+  an .npy file, against the same fit on the array in memory.
+* ``flat memory``: peak RSS of a fresh process fitting StreamingKMeans (k=10, 64 features) from a
+  RecordIO file of about 200 MB and one of about 2 GB (generated under /tmp, deleted after).
 
 Fashion-MNIST train (60,000 × 784 float32 + labels) written as RecordIO-protobuf in memory;
 rows/s and MB/s of decoding it into numpy batches. The peer frames records with ``struct`` and
@@ -8,12 +14,20 @@ parses each payload with a message class the protobuf package builds from SageMa
 
 from __future__ import annotations
 
+import atexit
 import io
+import json
+import shutil
 import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
-from skmk.io import read_recordio, to_bytes
+from skmk import StreamingKMeans
+from skmk.io import read_recordio, to_bytes, write_recordio
 
 from ..datasets import load_fashion_mnist
 from ..harness import Case, suite
@@ -93,8 +107,83 @@ def _cases(ctx):
                params=params)
 
 
+# VmHWM, not getrusage's ru_maxrss: Linux carries the parent's high-water mark across fork and
+# exec into ru_maxrss, while VmHWM belongs to the new process image alone.
+_FIT_FROM_FILE = """
+import json, sys
+from skmk import StreamingKMeans
+StreamingKMeans(k=10, random_state=0).fit(sys.argv[1])
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+print(json.dumps({"peak_rss_mb": int(hwm.split()[1]) / 1024}))
+"""
+
+
+def _peak_rss_of_fit(path: str) -> float:
+    out = subprocess.run([sys.executable, "-c", _FIT_FROM_FILE, path], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+
+
+def _write_blobs_recordio(path: Path, n_rows: int, seed: int = 0) -> None:
+    from ..datasets import make_blobs
+
+    with open(path, "wb") as stream:
+        for start in range(0, n_rows, 100_000):
+            rows = min(100_000, n_rows - start)
+            X, _, _ = make_blobs(rows, 64, 10, seed=seed + start)
+            write_recordio(stream, X)
+
+
+def _file_cases(ctx):
+    X = load_fashion_mnist(ctx.data_dir)[0]
+    if ctx.quick:
+        X = X[:6000]
+    directory = Path(tempfile.mkdtemp(prefix="skmk-bench-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    with open(directory / "train.rec", "wb") as stream:
+        write_recordio(stream, X)
+    np.save(directory / "train.npy", X)
+    params = {"rows": X.shape[0], "k": 10}
+    ssd = lambda km: {"coreset SSD": km.coreset_loss_}  # noqa: E731
+    yield Case("fit from file", "in memory", lambda _: StreamingKMeans(
+        k=10, random_state=0).fit(X), quality=ssd, params=params)
+    for name in ("train.rec", "train.npy"):
+        yield Case("fit from file", f"from {name}", lambda _, name=name: StreamingKMeans(
+            k=10, random_state=0).fit(directory / name), quality=ssd, params=params)
+    sizes = {"~200 MB": 800_000, "~2 GB": 8_000_000} if not ctx.quick else \
+        {"~20 MB": 80_000, "~200 MB": 800_000}
+    for label, rows in sizes.items():
+        path = directory / f"blobs-{rows}.rec"
+        _write_blobs_recordio(path, rows)
+        size_mb = path.stat().st_size / 2**20
+        yield Case("flat memory", f"fit from {label} RecordIO", lambda _, p=path: _peak_rss_of_fit(
+            str(p)), quality=lambda peak: {"peak RSS MB": peak},
+            params={"file MB": size_mb, "rows": rows})
+
+
+def _cases_all(ctx):
+    yield from _cases(ctx)
+    yield from _file_cases(ctx)
+
+
 def _summarize(results):
     by = {r.name: r for r in results}
+    lines = _decode_summary(by)
+    memory = by["in memory"]
+    for name in ("from train.rec", "from train.npy"):
+        speed = memory.median_s / by[name].median_s
+        lines.append(f"Fit {name} at {speed:.0%} of the in-memory speed (goal ≥ 80 %): "
+                     f"{'met' if speed >= 0.8 else 'NOT met'}.  ")
+    peaks = [r for r in results if r.group == "flat memory"]
+    if len(peaks) == 2:
+        small, large = (r.quality["peak RSS MB"] for r in peaks)
+        lines.append(f"Peak RSS {small:.0f} MB vs {large:.0f} MB for a 10× larger file "
+                     f"({large / small - 1:+.0%}; goal within 10 % and under 500 MB): "
+                     f"{'met' if abs(large / small - 1) <= 0.1 and large < 500 else 'NOT met'}.")
+    return lines
+
+
+def _decode_summary(by):
     ours, theirs = by["skmk read_recordio"], by["protobuf Python API (upb) + numpy"]
     megabytes, rows = ours.params["MB"], ours.params["rows"]
     ratio = theirs.median_s / ours.median_s
@@ -108,5 +197,5 @@ def _summarize(results):
     ]
 
 
-suite("io", "RecordIO-protobuf decoding vs the protobuf package",
-      summarize=_summarize)(_cases)
+suite("io", "Reading data: RecordIO decoding, fits from files, flat memory",
+      summarize=_summarize)(_cases_all)
