@@ -20,6 +20,8 @@ from __future__ import annotations
 import abc
 import functools
 import logging
+import sys
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +30,7 @@ import numpy as np
 
 logger = logging.getLogger("skmk")
 
-__all__ = ["Batch", "StreamingState", "atomic_fit", "commit_fitted", "run_updates"]
+__all__ = ["Batch", "Progress", "StreamingState", "atomic_fit", "commit_fitted", "run_updates"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,50 @@ def run_updates(
         if progress is not None:
             progress(state, batch)
     return state
+
+
+class Progress:
+    """Progress lines for long fits: rows, rows/s, MB/s and the state's current metric.
+
+    Called after every batch (``run_updates(progress=...)``); prints at most every
+    ``interval`` seconds, and once more from ``close()``. Silent unless ``verbose``.
+
+    Parameters
+    ----------
+    label : str
+        What is being fitted, e.g. "StreamingKMeans".
+    verbose : int
+        0 prints nothing.
+    interval : float, default=2.0
+        Seconds between lines.
+    """
+
+    def __init__(self, label: str, verbose: int, interval: float = 2.0, stream=None):
+        self.label, self.verbose, self.interval = label, verbose, interval
+        self.stream = stream or sys.stderr
+        self.rows = self.bytes = 0
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, state: StreamingState, batch: Batch) -> None:
+        self.rows += batch.n_rows
+        X = batch.X
+        self.bytes += X.data.nbytes if hasattr(X, "indptr") else X.nbytes
+        now = time.perf_counter()
+        if self.verbose and now - self.last >= self.interval:
+            self._line(state, now)
+            self.last = now
+
+    def close(self, state: StreamingState | None = None) -> None:
+        if self.verbose:
+            self._line(state, time.perf_counter(), final=True)
+
+    def _line(self, state, now, final=False) -> None:
+        elapsed = max(now - self.start, 1e-9)
+        metric = getattr(state, "progress_metric", None)
+        shown = "" if metric is None else f", {metric[0]} {metric[1]:.6g}"
+        print(f"[{self.label}] {'done: ' if final else ''}{self.rows:,} rows in {elapsed:.1f} s "
+              f"({self.rows / elapsed:,.0f} rows/s, {self.bytes / 2**20 / elapsed:,.1f} MB/s)"
+              f"{shown}", file=self.stream, flush=True)
 
 
 def peek(batches: Iterable[Batch]) -> tuple[Batch, Iterator[Batch]]:

@@ -127,3 +127,29 @@ def test_a_failing_source_leaves_the_model_intact(tmp_path, labelled):
 
 def test_is_source():
     assert is_source("data.rec") and not is_source(np.zeros((2, 2)))
+
+
+def test_predict_and_transform_stream_over_a_source(tmp_path, labelled):
+    X, y = labelled
+    np.save(tmp_path / "queries.npy", X)
+    km = StreamingKMeans(k=5, mini_batch_size=128, random_state=0).fit(X)
+    parts = list(km.predict(tmp_path / "queries.npy"))
+    assert [p.shape[0] for p in parts][:2] == [128, 128]
+    np.testing.assert_array_equal(np.concatenate(parts), km.predict(X))
+    np.testing.assert_allclose(np.vstack(list(km.transform(tmp_path / "queries.npy"))),
+                               km.transform(X))
+    knn = ApproxKNN(k=3).fit(X, y)
+    np.testing.assert_array_equal(np.concatenate(list(knn.predict(tmp_path / "queries.npy"))),
+                                  knn.predict(X))
+
+
+def test_verbose_fit_prints_progress(tmp_path, labelled, capsys):
+    X, y = labelled
+    StreamingKMeans(k=5, verbose=1, random_state=0).fit(X)
+    err = capsys.readouterr().err
+    assert "[StreamingKMeans] done: 600 rows" in err and "batch msd" in err
+    record_set(X, y, tmp_path)
+    ApproxKNN(verbose=1).fit(tmp_path)
+    assert "done: 600 rows" in capsys.readouterr().err
+    StreamingKMeans(k=5, random_state=0).fit(X)
+    assert capsys.readouterr().err == ""

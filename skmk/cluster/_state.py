@@ -145,6 +145,9 @@ class KMeansState(StreamingState):
             self.weights *= decay
             self._cells.scale(decay)
         groups, sq_distances = nearest_centers(X, self.centers)
+        # For progress lines: the batch's mean squared distance to the extra centers.
+        self.progress_metric = ("batch msd", float(
+            np.dot(weight.astype(np.float64), sq_distances) / max(float(weight.sum()), 1e-300)))
         if self.tentative is None:
             self.tentative = self._first_tentative_centers(X, weight, groups)
         clusters = self._tentative_cells(X)

@@ -21,9 +21,9 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .._hyperparams import Hyperparameter, HyperparameterMixin, ListOf
 from .._kernels import effective_n_threads, nearest_centers
 from .._kernels._threads import single_threaded_blas
-from .._streaming import Batch, atomic_fit, commit_fitted, run_updates
+from .._streaming import Batch, Progress, atomic_fit, commit_fitted, run_updates
 from ..io import is_source, iter_array_batches, open_source
-from ..io._arrays import validated_batches
+from ..io._arrays import results_per_batch, validated_batches
 from ._lloyd import weighted_lloyd
 from ._state import KMeansState
 
@@ -166,6 +166,10 @@ class StreamingKMeans(
         ["random_state"], default=None,
         doc="Seeds the extra centers, re-seeding and the local trials. Pass an int for "
             "reproducible results.")
+    verbose = Hyperparameter(
+        [Interval(Integral, 0, None, closed="left")], default=0, on_wire=False,
+        doc="Print progress lines while fitting (rows, rows/s, MB/s, the batch's mean squared "
+            "distance to the extra centers), at most every two seconds; 0 is silent.")
 
     # -- fitting ---------------------------------------------------------------------------------
 
@@ -194,8 +198,10 @@ class StreamingKMeans(
         random_state = check_random_state(self.random_state)
         with single_threaded_blas(effective_n_threads()):
             state = self._new_state(Batch(X[:1]), random_state=random_state)
+            progress = Progress(type(self).__name__, self.verbose)
             for _ in range(self.epochs):
-                run_updates(state, self._batches(X, sample_weight))
+                run_updates(state, self._batches(X, sample_weight), progress=progress)
+            progress.close(state)
             fitted = self._finalized_attributes(state, random_state)
             labels, sq_distances = nearest_centers(X, fitted["cluster_centers_"])
         fitted["labels_"] = labels
@@ -214,6 +220,7 @@ class StreamingKMeans(
         source = open_source(location, batch_size=self.mini_batch_size)
         random_state = check_random_state(self.random_state)
         state = None
+        progress = Progress(f"{type(self).__name__} <- {source!r}", self.verbose)
         with single_threaded_blas(effective_n_threads()):
             for _ in range(self.epochs):
                 batches = validated_batches(self, source.batches(),
@@ -225,8 +232,10 @@ class StreamingKMeans(
                         raise ValueError(f"{source!r} has {batch.X.shape[1]} features in a "
                                          f"later epoch, {state.n_features} before")
                     state.update(batch)
+                    progress(state, batch)
             if state is None:
                 raise ValueError(f"{source!r} holds no rows")
+            progress.close(state)
             n_rows = state.coreset()[1].sum() if not state.initialized else state.n_seen
             if n_rows < self.k:
                 raise ValueError(f"{source!r} holds {n_rows:g} rows, fewer than k={self.k}")
@@ -423,7 +432,10 @@ class StreamingKMeans(
         Returns
         -------
         labels : ndarray of shape (n_samples,), int32
+            For a data source (path, URL, ...): an iterator of such arrays, one per batch.
         """
+        if is_source(X):
+            return results_per_batch(self, X, self.predict, batch_size=self.mini_batch_size)
         X = self._check_test_data(X)
         return nearest_centers(X, self._centers_for(X), distances=False)[0]
 
@@ -452,7 +464,10 @@ class StreamingKMeans(
         Returns
         -------
         distances : ndarray of shape (n_samples, k), X's float dtype
+            For a data source: an iterator of such arrays, one per batch.
         """
+        if is_source(X):
+            return results_per_batch(self, X, self.transform, batch_size=self.mini_batch_size)
         X = self._check_test_data(X)
         return euclidean_distances(X, self._centers_for(X))
 

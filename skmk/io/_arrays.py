@@ -63,3 +63,16 @@ def validated_batches(estimator, source_batches, *, dtype=None):
             raise ValueError(f"batch {number} of the source has {X.shape[1]} features, the first "
                              f"batch has {n_features}")
         yield Batch(X, batch.y, batch.sample_weight)
+
+
+def results_per_batch(estimator, location, method, *, batch_size: int):
+    """``method`` applied to each batch of a features-only source: an iterator of results.
+
+    What ``predict``/``transform`` return for a source, so that predictions on data larger than
+    memory stream out batch by batch (write them where they belong as they come).
+    """
+    from ._sources import open_source
+
+    source = open_source(location, batch_size=batch_size)
+    for batch in validated_batches(estimator, source.batches()):
+        yield method(batch.X)

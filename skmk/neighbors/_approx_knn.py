@@ -16,9 +16,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._hyperparams import Hyperparameter, HyperparameterMixin
-from .._streaming import Batch, atomic_fit, commit_fitted, run_updates
+from .._streaming import Batch, Progress, atomic_fit, commit_fitted, run_updates
 from ..io import is_source, iter_array_batches, open_source
-from ..io._arrays import validated_batches
+from ..io._arrays import results_per_batch, validated_batches
 from . import _faiss_index
 from ._faiss_index import ALLOWED_PQ_M
 from ._projection import PROJECTIONS
@@ -132,6 +132,10 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
                                      default=5000, doc="Rows per mini-batch while sampling.")
     random_state = Hyperparameter(["random_state"], default=None,
                                   doc="Seeds sampling, projection and index training.")
+    verbose = Hyperparameter(
+        [Interval(Integral, 0, None, closed="left")], default=0, on_wire=False,
+        doc="Print progress lines while sampling (rows, rows/s, MB/s), at most every two "
+            "seconds; 0 is silent.")
 
     # -- scikit-learn's view of the estimator ----------------------------------------------------
 
@@ -185,7 +189,9 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
             fitted["classes_"], y = np.unique(y, return_inverse=True)
         random_state = check_random_state(self.random_state)
         state = self._new_state(Batch(X[:1]), random_state=random_state)
-        run_updates(state, self._batches(X, y))
+        progress = Progress(type(self).__name__, self.verbose)
+        run_updates(state, self._batches(X, y), progress=progress)
+        progress.close(state)
         fitted.update(self._finalized_attributes(state, random_state, fitted.get("classes_")))
         fitted["n_features_in_"] = self.n_features_in_
         if hasattr(self, "feature_names_in_"):
@@ -205,6 +211,7 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
                              label_column="label")
         random_state = check_random_state(self.random_state)
         state = None
+        progress = Progress(f"{type(self).__name__} <- {source!r}", self.verbose)
         for batch in validated_batches(self, source.batches()):
             if batch.y is None:
                 raise ValueError(f"{source!r} has rows without labels")
@@ -212,8 +219,10 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
                 self._check_dimensions(batch.X.shape[1])
                 state = self._new_state(batch, random_state=random_state)
             state.update(batch)
+            progress(state, batch)
         if state is None:
             raise ValueError(f"{source!r} holds no rows")
+        progress.close(state)
         labels = state.y
         classes = None
         if self._is_regressor:
@@ -400,8 +409,11 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
         Returns
         -------
         y : ndarray of shape (n_queries,)
-            Labels of ``classes_``'s type, or float64 predictions.
+            Labels of ``classes_``'s type, or float64 predictions. For a features-only data
+            source (path, URL, ...): an iterator of such arrays, one per batch.
         """
+        if is_source(X):
+            return results_per_batch(self, X, self.predict, batch_size=self.mini_batch_size)
         labels = self._neighbor_labels(X)
         if self._is_regressor:
             return labels.mean(axis=1)
