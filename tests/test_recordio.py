@@ -68,38 +68,9 @@ def test_sparse_round_trip_with_empty_rows(dtype, rng):
 
 def test_bytes_match_the_protobuf_package():
     pytest.importorskip("google.protobuf")
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    from skmk.io._protobuf import protobuf_message_class
 
-    proto = descriptor_pb2.FileDescriptorProto(name="skmk_record_test.proto",
-                                               package="aialgs.data", syntax="proto2")
-    for name, kind in (("Float32Tensor", "TYPE_FLOAT"), ("Float64Tensor", "TYPE_DOUBLE"),
-                       ("Int32Tensor", "TYPE_INT32")):
-        message = proto.message_type.add(name=name)
-        for number, field, field_kind in ((1, "values", kind), (2, "keys", "TYPE_UINT64"),
-                                          (3, "shape", "TYPE_UINT64")):
-            f = message.field.add(name=field, number=number, label=3,
-                                  type=getattr(descriptor_pb2.FieldDescriptorProto, field_kind))
-            f.options.packed = True
-    value = proto.message_type.add(name="Value")
-    value.oneof_decl.add(name="value")
-    for number, field, type_name in ((2, "float32_tensor", "Float32Tensor"),
-                                     (3, "float64_tensor", "Float64Tensor"),
-                                     (7, "int32_tensor", "Int32Tensor")):
-        value.field.add(name=field, number=number, label=1, type=11,
-                        type_name=f".aialgs.data.{type_name}", oneof_index=0)
-    record = proto.message_type.add(name="Record")
-    for number, field, entry in ((1, "features", "FeaturesEntry"), (2, "label", "LabelEntry")):
-        nested = record.nested_type.add(name=entry)
-        nested.options.map_entry = True
-        nested.field.add(name="key", number=1, label=1, type=9)
-        nested.field.add(name="value", number=2, label=1, type=11,
-                         type_name=".aialgs.data.Value")
-        record.field.add(name=field, number=number, label=3, type=11,
-                         type_name=f".aialgs.data.Record.{entry}")
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
-    Record = message_factory.GetMessageClass(pool.FindMessageTypeByName("aialgs.data.Record"))
-
+    Record = protobuf_message_class()
     message = Record()
     message.features["values"].float32_tensor.values.extend([0.5, -1.25])
     message.features["values"].float32_tensor.keys.extend([1, 4])

@@ -28,46 +28,10 @@ import numpy as np
 
 from skmk import StreamingKMeans
 from skmk.io import read_recordio, to_bytes, write_recordio
+from skmk.io._protobuf import protobuf_message_class
 
 from ..datasets import load_fashion_mnist
 from ..harness import Case, suite
-
-
-def record_message_class():
-    """``aialgs.data.Record`` as a protobuf message class, built from descriptors at run time."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    proto = descriptor_pb2.FileDescriptorProto(name="skmk_bench_record.proto",
-                                               package="aialgs.data", syntax="proto2")
-    for name, kind in (("Float32Tensor", "TYPE_FLOAT"), ("Float64Tensor", "TYPE_DOUBLE"),
-                       ("Int32Tensor", "TYPE_INT32")):
-        message = proto.message_type.add(name=name)
-        for number, field, field_kind in ((1, "values", kind), (2, "keys", "TYPE_UINT64"),
-                                          (3, "shape", "TYPE_UINT64")):
-            entry = message.field.add(name=field, number=number, label=3,
-                                      type=getattr(descriptor_pb2.FieldDescriptorProto,
-                                                   field_kind))
-            entry.options.packed = True
-    value = proto.message_type.add(name="Value")
-    value.oneof_decl.add(name="value")
-    for number, field, type_name in ((2, "float32_tensor", "Float32Tensor"),
-                                     (3, "float64_tensor", "Float64Tensor"),
-                                     (7, "int32_tensor", "Int32Tensor")):
-        value.field.add(name=field, number=number, label=1, type=11,
-                        type_name=f".aialgs.data.{type_name}", oneof_index=0)
-    record = proto.message_type.add(name="Record")
-    for number, field, entry_name in ((1, "features", "FeaturesEntry"),
-                                      (2, "label", "LabelEntry")):
-        nested = record.nested_type.add(name=entry_name)
-        nested.options.map_entry = True
-        nested.field.add(name="key", number=1, label=1, type=9)
-        nested.field.add(name="value", number=2, label=1, type=11,
-                         type_name=".aialgs.data.Value")
-        record.field.add(name=field, number=number, label=3, type=11,
-                         type_name=f".aialgs.data.Record.{entry_name}")
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("aialgs.data.Record"))
 
 
 def _protobuf_decode(data: bytes, Record, batch_size: int):
@@ -95,7 +59,7 @@ def _cases(ctx):
         X, y = X[:3000], y[:3000]
     data = to_bytes(X, y.astype(np.int32))
     megabytes = len(data) / 2**20
-    Record = record_message_class()
+    Record = protobuf_message_class()
     params = {"rows": X.shape[0], "MB": megabytes}
 
     yield Case("decode", "skmk read_recordio",

@@ -225,3 +225,41 @@ def decode_record(buffer: bytes, start: int = 0, end: int | None = None):
             raise ProtobufError("map entry without key or value")
         maps[number][key] = value
     return maps[1], maps[2]
+
+
+def protobuf_message_class():
+    """``aialgs.data.Record`` as a class of the ``protobuf`` package, built from descriptors at
+    run time (no generated code): the reference that tests and benchmarks check skmk against."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    proto = descriptor_pb2.FileDescriptorProto(name="skmk_bench_record.proto",
+                                               package="aialgs.data", syntax="proto2")
+    for name, kind in (("Float32Tensor", "TYPE_FLOAT"), ("Float64Tensor", "TYPE_DOUBLE"),
+                       ("Int32Tensor", "TYPE_INT32")):
+        message = proto.message_type.add(name=name)
+        for number, field, field_kind in ((1, "values", kind), (2, "keys", "TYPE_UINT64"),
+                                          (3, "shape", "TYPE_UINT64")):
+            entry = message.field.add(name=field, number=number, label=3,
+                                      type=getattr(descriptor_pb2.FieldDescriptorProto,
+                                                   field_kind))
+            entry.options.packed = True
+    value = proto.message_type.add(name="Value")
+    value.oneof_decl.add(name="value")
+    for number, field, type_name in ((2, "float32_tensor", "Float32Tensor"),
+                                     (3, "float64_tensor", "Float64Tensor"),
+                                     (7, "int32_tensor", "Int32Tensor")):
+        value.field.add(name=field, number=number, label=1, type=11,
+                        type_name=f".aialgs.data.{type_name}", oneof_index=0)
+    record = proto.message_type.add(name="Record")
+    for number, field, entry_name in ((1, "features", "FeaturesEntry"),
+                                      (2, "label", "LabelEntry")):
+        nested = record.nested_type.add(name=entry_name)
+        nested.options.map_entry = True
+        nested.field.add(name="key", number=1, label=1, type=9)
+        nested.field.add(name="value", number=2, label=1, type=11,
+                         type_name=".aialgs.data.Value")
+        record.field.add(name=field, number=number, label=3, type=11,
+                         type_name=f".aialgs.data.Record.{entry_name}")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("aialgs.data.Record"))
