@@ -1,11 +1,18 @@
-"""Shared fixtures: seeded data, dense and sparse, in both float dtypes."""
+"""Shared fixtures: seeded data, dense and sparse, in both float dtypes; real servers."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from servers import RAY_ENV
 from sklearn.datasets import make_blobs
+
+# Ray reads these when it is imported, so they are set before any test can import it: every Ray
+# client of the tests (this process, its workers, the job drivers) stays on 127.0.0.1.
+os.environ.update(RAY_ENV)
 
 
 @pytest.fixture
@@ -33,3 +40,33 @@ def sparse_blobs(blobs):
     mask = np.random.default_rng(1).random(X.shape) < 0.4
     X = np.where(mask, 0, X).astype(X.dtype)
     return X, sp.csr_matrix(X), y
+
+
+# -- real servers ---------------------------------------------------------------------------------
+
+def _require(module: str, extra: str):
+    """Import an optional dependency, or skip; in CI a missing extra fails instead."""
+    try:
+        return __import__(module)
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"{module} is not installed (pip install -e '.[{extra}]')")
+
+
+@pytest.fixture(scope="session")
+def ray_head():
+    """A real Ray head on 127.0.0.1 for the whole session, stopped by its PID at the end.
+
+    The test process itself connects as a driver with ``RAY_ENV`` set, like any client would.
+    """
+    ray = _require("ray", "ray")
+    from servers import start_ray_head
+
+    head = start_ray_head()
+    try:
+        yield head
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        head.stop()

@@ -1,0 +1,141 @@
+"""Real servers for the tests, started on 127.0.0.1 and stopped by the PID we started.
+
+Each server gets ports that were free a moment before it started and a directory of its own, so
+two test sessions on one machine (a developer's and CI's, or two work trees) never meet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+#: The environment every Ray process of the tests (head, driver, workers) runs with: loopback
+#: only, no usage report, no graceful drain wait on shutdown.
+RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+}
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, *, timeout: float, process: subprocess.Popen | None = None,
+                  log: Path | None = None) -> None:
+    """Block until something accepts connections on ``LOOPBACK:port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with code {process.returncode} before listening "
+                               f"on port {port}{_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), 0.5):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listened on {LOOPBACK}:{port} within {timeout} s{_tail(log)}")
+
+
+def stop_process(process: subprocess.Popen, *, timeout: float = 30.0) -> None:
+    """Stop a process we started (and its process group) by its PID: TERM, then KILL."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+def _tail(log: Path | None, lines: int = 30) -> str:
+    if log is None or not log.exists():
+        return ""
+    return "\n--- last lines of " + str(log) + " ---\n" + "\n".join(
+        log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class RayHead:
+    """A Ray head node started with ``ray start --head --block`` on 127.0.0.1.
+
+    Attributes
+    ----------
+    address : str
+        The GCS address, ``127.0.0.1:PORT``, for ``ray.init(address=...)``.
+    dashboard_url : str
+        ``http://127.0.0.1:PORT``, for Ray's job submission client.
+    serve_port : int
+        A free port reserved for Ray Serve's HTTP proxy.
+    temp_dir : Path
+        Ray's session directory root (logs live below it).
+    """
+
+    address: str
+    dashboard_url: str
+    serve_port: int
+    temp_dir: Path
+    process: subprocess.Popen = field(repr=False)
+    log: Path = field(repr=False)
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def start_ray_head(*, num_cpus: int = 2, object_store_mb: int = 300,
+                   timeout: float = 120.0) -> RayHead:
+    """Start a real Ray head on loopback and wait until its dashboard answers.
+
+    Every port Ray would otherwise take from a fixed default is chosen free here, and the
+    session directory is private, so concurrent test sessions do not collide. The head's
+    ``PYTHONPATH`` includes this checkout, so workers import the skmk under test.
+    """
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
+    if ray is None:
+        raise RuntimeError("the `ray` command is not installed: pip install -e '.[ray]'")
+    # Ray's unix socket paths must stay under ~107 characters: keep the directory short.
+    temp_dir = Path(tempfile.mkdtemp(prefix="skray", dir="/tmp"))
+    gcs_port, dashboard_port, client_port, agent_port, serve_port = (
+        free_port() for _ in range(5))
+    log = temp_dir / "head.log"
+    env = {**os.environ, **RAY_ENV,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                                                       os.environ.get("PYTHONPATH")]))}
+    command = [
+        ray, "start", "--head", "--block",
+        f"--node-ip-address={LOOPBACK}", f"--port={gcs_port}",
+        f"--num-cpus={num_cpus}", f"--object-store-memory={object_store_mb * 2**20}",
+        "--include-dashboard=true", f"--dashboard-host={LOOPBACK}",
+        f"--dashboard-port={dashboard_port}", f"--ray-client-server-port={client_port}",
+        f"--dashboard-agent-listen-port={agent_port}",
+        f"--temp-dir={temp_dir}", "--disable-usage-stats",
+    ]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    head = RayHead(address=f"{LOOPBACK}:{gcs_port}",
+                   dashboard_url=f"http://{LOOPBACK}:{dashboard_port}", serve_port=serve_port,
+                   temp_dir=temp_dir, process=process, log=log)
+    try:
+        wait_for_port(gcs_port, timeout=timeout, process=process, log=log)
+        wait_for_port(dashboard_port, timeout=timeout, process=process, log=log)
+    except BaseException:
+        head.stop()
+        raise
+    return head
