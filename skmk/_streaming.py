@@ -30,7 +30,8 @@ import numpy as np
 
 logger = logging.getLogger("skmk")
 
-__all__ = ["Batch", "Progress", "StreamingState", "atomic_fit", "commit_fitted", "run_updates"]
+__all__ = ["Batch", "Progress", "StreamingState", "atomic_fit", "commit_fitted", "fit_source",
+           "run_updates"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,22 @@ class Progress:
         print(f"[{self.label}] {'done: ' if final else ''}{self.rows:,} rows in {elapsed:.1f} s "
               f"({self.rows / elapsed:,.0f} rows/s, {self.bytes / 2**20 / elapsed:,.1f} MB/s)"
               f"{shown}", file=self.stream, flush=True)
+
+
+def fit_source(estimator, location, random_state) -> None:
+    """Fit ``estimator`` on a file source in this process: stream it into a new state, then
+    finalize and commit.
+
+    The estimator supplies ``_open_training_source(location)``,
+    ``_stream_source(source, random_state, progress)`` and ``_commit_source_state(state,
+    source)``; the workers of a distributed fit call the same ``_stream_source`` on their
+    shards of the files.
+    """
+    source = estimator._open_training_source(location)
+    progress = Progress(f"{type(estimator).__name__} <- {source!r}", estimator.verbose)
+    state = estimator._stream_source(source, random_state, progress)
+    progress.close(state)
+    estimator._commit_source_state(state, source)
 
 
 def peek(batches: Iterable[Batch]) -> tuple[Batch, Iterator[Batch]]:

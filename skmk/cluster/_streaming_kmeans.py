@@ -21,7 +21,15 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .._hyperparams import Hyperparameter, HyperparameterMixin, ListOf
 from .._kernels import effective_n_threads, nearest_centers
 from .._kernels._threads import single_threaded_blas
-from .._streaming import Batch, Progress, atomic_fit, commit_fitted, run_updates
+from .._remote_mixin import RemoteMixin, backend_hyperparameter
+from .._streaming import (
+    Batch,
+    Progress,
+    atomic_fit,
+    commit_fitted,
+    fit_source,
+    run_updates,
+)
 from ..io import is_source, iter_array_batches, open_source
 from ..io._arrays import results_per_batch, validated_batches
 from ._lloyd import weighted_lloyd
@@ -52,8 +60,8 @@ def resolve_num_trials(num_trials, *, warm_start: bool) -> int:
 
 
 class StreamingKMeans(
-    HyperparameterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,
-    BaseEstimator,
+    RemoteMixin, HyperparameterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+    ClusterMixin, BaseEstimator,
 ):
     """SageMaker's streaming k-means: one pass with extra centers, then a local Lloyd's.
 
@@ -101,6 +109,8 @@ class StreamingKMeans(
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit, when X has string feature names.
+    training_job_ : skmk.remote.TrainingJob
+        Only after ``fit(..., wait=False)`` on a Ray backend: the submitted training job.
 
     See Also
     --------
@@ -170,12 +180,13 @@ class StreamingKMeans(
         [Interval(Integral, 0, None, closed="left")], default=0, on_wire=False,
         doc="Print progress lines while fitting (rows, rows/s, MB/s, the batch's mean squared "
             "distance to the extra centers), at most every two seconds; 0 is silent.")
+    backend = backend_hyperparameter()
 
     # -- fitting ---------------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, *, wait=True, job_name=None):
         """Stream X in mini-batches, then finalize to ``k`` centers.
 
         Parameters
@@ -187,27 +198,30 @@ class StreamingKMeans(
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each row (default 1).
+        wait : bool, default=True
+            With a Ray ``backend``, False submits a training job and returns at once, with
+            ``training_job_`` set (docs/remote.md). Must be True for a local fit.
+        job_name : str, default=None
+            Name of the training job (``wait=False`` only); generated when None.
 
         Returns
         -------
         self : StreamingKMeans
         """
+        backend = self._execution_backend(wait)
+        if backend is not None:
+            return backend.fit(self, X, None, sample_weight, wait=wait, job_name=job_name)
         if is_source(X):
             return self._fit_source(X, sample_weight)
-        X, sample_weight = self._validate_training_data(X, sample_weight, reset=True)
+        X, _, sample_weight, context = self._validate_fit_arrays(X, None, sample_weight)
         random_state = check_random_state(self.random_state)
+        progress = Progress(type(self).__name__, self.verbose)
         with single_threaded_blas(effective_n_threads()):
-            state = self._new_state(Batch(X[:1]), random_state=random_state)
-            progress = Progress(type(self).__name__, self.verbose)
-            for _ in range(self.epochs):
-                run_updates(state, self._batches(X, sample_weight), progress=progress)
+            state = self._stream_arrays(X, None, sample_weight, random_state, progress)
             progress.close(state)
-            fitted = self._finalized_attributes(state, random_state)
-            labels, sq_distances = nearest_centers(X, fitted["cluster_centers_"])
-        fitted["labels_"] = labels
-        fitted["inertia_"] = float(np.dot(sample_weight.astype(np.float64), sq_distances))
-        fitted.update(self._feature_attributes())
-        commit_fitted(self, fitted)
+            self._commit_array_state(
+                state, context,
+                label_rows=lambda centers: self._label_rows(X, sample_weight, centers))
         return self
 
     def _fit_source(self, location, sample_weight):
@@ -217,32 +231,77 @@ class StreamingKMeans(
         """
         if sample_weight is not None:
             raise ValueError("sample_weight cannot be given with a file source")
-        source = open_source(location, batch_size=self.mini_batch_size)
-        random_state = check_random_state(self.random_state)
-        state = None
-        progress = Progress(f"{type(self).__name__} <- {source!r}", self.verbose)
         with single_threaded_blas(effective_n_threads()):
-            for _ in range(self.epochs):
-                batches = validated_batches(self, source.batches(),
-                                            dtype=None if state is None else state.dtype)
-                for batch in batches:
-                    if state is None:
-                        state = self._new_state(batch, random_state=random_state)
-                    if state.n_features != batch.X.shape[1]:
-                        raise ValueError(f"{source!r} has {batch.X.shape[1]} features in a "
-                                         f"later epoch, {state.n_features} before")
-                    state.update(batch)
-                    progress(state, batch)
-            if state is None:
-                raise ValueError(f"{source!r} holds no rows")
-            progress.close(state)
-            n_rows = state.coreset()[1].sum() if not state.initialized else state.n_seen
-            if n_rows < self.k:
-                raise ValueError(f"{source!r} holds {n_rows:g} rows, fewer than k={self.k}")
-            fitted = self._finalized_attributes(state, random_state)
+            fit_source(self, location, check_random_state(self.random_state))
+        return self
+
+    # -- the pieces of a fit, shared by the local fit and the workers of a distributed one ------
+
+    def _validate_fit_arrays(self, X, y, sample_weight):
+        """Validate in-memory training data as ``fit`` does.
+
+        Returns
+        -------
+        X, y, sample_weight, context
+            The validated arrays (``y`` is None) and the keyword arguments
+            ``_commit_array_state`` needs (none for k-means).
+        """
+        X, sample_weight = self._validate_training_data(X, sample_weight, reset=True)
+        return X, None, sample_weight, {}
+
+    def _open_training_source(self, location):
+        return open_source(location, batch_size=self.mini_batch_size)
+
+    def _stream_arrays(self, X, y, sample_weight, random_state, progress) -> KMeansState:
+        """A new state updated with every mini-batch of validated rows, ``epochs`` times."""
+        state = self._new_state(Batch(X[:1]), random_state=random_state)
+        for _ in range(self.epochs):
+            run_updates(state, self._batches(X, sample_weight), progress=progress)
+        return state
+
+    def _stream_source(self, source, random_state, progress) -> KMeansState | None:
+        """A new state updated with every batch of ``source``, ``epochs`` times; None when the
+        source holds no rows."""
+        state = None
+        for _ in range(self.epochs):
+            batches = validated_batches(self, source.batches(),
+                                        dtype=None if state is None else state.dtype)
+            for batch in batches:
+                if state is None:
+                    state = self._new_state(batch, random_state=random_state)
+                if state.n_features != batch.X.shape[1]:
+                    raise ValueError(f"{source!r} has {batch.X.shape[1]} features in a "
+                                     f"later epoch, {state.n_features} before")
+                state.update(batch)
+                progress(state, batch)
+        return state
+
+    def _label_rows(self, X, sample_weight, centers) -> tuple[np.ndarray, float]:
+        """Closest center of each row and the weighted SSD (``labels_``, ``inertia_``)."""
+        labels, sq_distances = nearest_centers(X, centers)
+        return labels, float(np.dot(sample_weight.astype(np.float64), sq_distances))
+
+    def _commit_array_state(self, state: KMeansState, context: dict, *, label_rows) -> None:
+        """Finalize a state streamed from in-memory rows and commit the model.
+
+        ``label_rows(centers)`` returns ``(labels_, inertia_)`` for the training rows: computed
+        here in one piece, or on the workers that hold the shards of a distributed fit.
+        """
+        fitted = self._finalized_attributes(state, state.random_state)
+        fitted["labels_"], fitted["inertia_"] = label_rows(fitted["cluster_centers_"])
+        fitted.update(self._feature_attributes())
+        commit_fitted(self, fitted)
+
+    def _commit_source_state(self, state: KMeansState | None, source) -> None:
+        """Finalize a state streamed from a file source and commit the model."""
+        if state is None:
+            raise ValueError(f"{source!r} holds no rows")
+        n_rows = state.coreset()[1].sum() if not state.initialized else state.n_seen
+        if n_rows < self.k:
+            raise ValueError(f"{source!r} holds {n_rows:g} rows, fewer than k={self.k}")
+        fitted = self._finalized_attributes(state, state.random_state)
         fitted["n_features_in_"] = state.n_features
         commit_fitted(self, fitted)
-        return self
 
     @atomic_fit
     def partial_fit(self, X, y=None, sample_weight=None):

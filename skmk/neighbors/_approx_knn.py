@@ -16,7 +16,15 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._hyperparams import Hyperparameter, HyperparameterMixin
-from .._streaming import Batch, Progress, atomic_fit, commit_fitted, run_updates
+from .._remote_mixin import RemoteMixin, backend_hyperparameter
+from .._streaming import (
+    Batch,
+    Progress,
+    atomic_fit,
+    commit_fitted,
+    fit_source,
+    run_updates,
+)
 from ..io import is_source, iter_array_batches, open_source
 from ..io._arrays import results_per_batch, validated_batches
 from . import _faiss_index
@@ -28,7 +36,7 @@ from ._reservoir import ReservoirState
 DEFAULT_SAMPLE_SIZE = 10_000_000
 
 
-class ApproxKNN(HyperparameterMixin, BaseEstimator):
+class ApproxKNN(RemoteMixin, HyperparameterMixin, BaseEstimator):
     """SageMaker's k-nearest-neighbours: a uniform sample indexed by faiss.
 
     ``fit`` streams the data once, keeping a uniform reservoir sample of ``sample_size`` rows
@@ -70,6 +78,8 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
         IVFPQ (zero columns, which change no distance).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
+    training_job_ : skmk.remote.TrainingJob
+        Only after ``fit(..., wait=False)`` on a Ray backend: the submitted training job.
 
     Notes
     -----
@@ -136,6 +146,7 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
         [Interval(Integral, 0, None, closed="left")], default=0, on_wire=False,
         doc="Print progress lines while sampling (rows, rows/s, MB/s), at most every two "
             "seconds; 0 is silent.")
+    backend = backend_hyperparameter()
 
     # -- scikit-learn's view of the estimator ----------------------------------------------------
 
@@ -159,7 +170,7 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, wait=True, job_name=None):
         """Sample the rows, project them and build the index.
 
         Parameters
@@ -170,33 +181,28 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
             CSV (label first) or Parquet (column ``label``) files is sampled in one pass.
         y : array-like of shape (n_samples,), or None for a data source
             Class labels (any type scikit-learn classifiers take) or float targets.
+        wait : bool, default=True
+            With a Ray ``backend``, False submits a training job and returns at once, with
+            ``training_job_`` set (docs/remote.md). Must be True for a local fit.
+        job_name : str, default=None
+            Name of the training job (``wait=False`` only); generated when None.
 
         Returns
         -------
         self : ApproxKNN
         """
         self._check_parameter_combinations()
+        backend = self._execution_backend(wait)
+        if backend is not None:
+            return backend.fit(self, X, y, None, wait=wait, job_name=job_name)
         if is_source(X):
             return self._fit_source(X, y)
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
-                             y_numeric=self._is_regressor, reset=True)
-        self._check_dimensions(X.shape[1])
-        fitted = {}
-        if self._is_regressor:
-            y = y.astype(np.float64)
-        else:
-            check_classification_targets(y)
-            fitted["classes_"], y = np.unique(y, return_inverse=True)
+        X, y, _, context = self._validate_fit_arrays(X, y, None)
         random_state = check_random_state(self.random_state)
-        state = self._new_state(Batch(X[:1]), random_state=random_state)
         progress = Progress(type(self).__name__, self.verbose)
-        run_updates(state, self._batches(X, y), progress=progress)
+        state = self._stream_arrays(X, y, None, random_state, progress)
         progress.close(state)
-        fitted.update(self._finalized_attributes(state, random_state, fitted.get("classes_")))
-        fitted["n_features_in_"] = self.n_features_in_
-        if hasattr(self, "feature_names_in_"):
-            fitted["feature_names_in_"] = self.feature_names_in_
-        commit_fitted(self, fitted)
+        self._commit_array_state(state, context)
         return self
 
     def _fit_source(self, location, y):
@@ -207,11 +213,44 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
         """
         if y is not None:
             raise ValueError("y cannot be given with a file source: its labels come from it")
-        source = open_source(location, batch_size=self.mini_batch_size, label_size=1,
-                             label_column="label")
-        random_state = check_random_state(self.random_state)
+        fit_source(self, location, check_random_state(self.random_state))
+        return self
+
+    # -- the pieces of a fit, shared by the local fit and the workers of a distributed one ------
+
+    def _validate_fit_arrays(self, X, y, sample_weight):
+        """Validate in-memory training data as ``fit`` does; labels become class codes.
+
+        Returns
+        -------
+        X, y, sample_weight, context
+            Validated rows, float64 targets or int class codes, None, and the keyword
+            arguments of ``_commit_array_state`` (``classes``).
+        """
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+                             y_numeric=self._is_regressor, reset=True)
+        self._check_dimensions(X.shape[1])
+        classes = None
+        if self._is_regressor:
+            y = y.astype(np.float64)
+        else:
+            check_classification_targets(y)
+            classes, y = np.unique(y, return_inverse=True)
+        return X, y, None, {"classes": classes}
+
+    def _open_training_source(self, location):
+        return open_source(location, batch_size=self.mini_batch_size, label_size=1,
+                           label_column="label")
+
+    def _stream_arrays(self, X, y, sample_weight, random_state, progress) -> ReservoirState:
+        """A new reservoir offered every mini-batch of validated rows."""
+        state = self._new_state(Batch(X[:1]), random_state=random_state)
+        return run_updates(state, self._batches(X, y), progress=progress)
+
+    def _stream_source(self, source, random_state, progress) -> ReservoirState | None:
+        """A new reservoir offered every labelled batch of ``source``; None when it holds no
+        rows."""
         state = None
-        progress = Progress(f"{type(self).__name__} <- {source!r}", self.verbose)
         for batch in validated_batches(self, source.batches()):
             if batch.y is None:
                 raise ValueError(f"{source!r} has rows without labels")
@@ -220,22 +259,37 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
                 state = self._new_state(batch, random_state=random_state)
             state.update(batch)
             progress(state, batch)
+        return state
+
+    def _commit_array_state(self, state: ReservoirState, context: dict, *,
+                            label_rows=None) -> None:
+        """Finalize a reservoir sampled from in-memory rows and commit the model
+        (``label_rows`` is for k-means' ``labels_``; k-NN has no pass over its training
+        rows)."""
+        classes = context["classes"]
+        fitted = {} if classes is None else {"classes_": classes}
+        fitted.update(self._finalized_attributes(state, state.random_state, classes))
+        fitted["n_features_in_"] = self.n_features_in_
+        if hasattr(self, "feature_names_in_"):
+            fitted["feature_names_in_"] = self.feature_names_in_
+        commit_fitted(self, fitted)
+
+    def _commit_source_state(self, state: ReservoirState | None, source) -> None:
+        """Finalize a reservoir sampled from a file source: the sample's labels become
+        ``classes_`` and codes (classifier) or float targets (regressor)."""
         if state is None:
             raise ValueError(f"{source!r} holds no rows")
-        progress.close(state)
-        labels = state.y
         classes = None
         if self._is_regressor:
-            state._labels = np.asarray(labels, dtype=np.float64)
+            state._labels = np.asarray(state.y, dtype=np.float64)
         else:
-            classes, codes = np.unique(labels, return_inverse=True)
+            classes, codes = np.unique(state.y, return_inverse=True)
             state._labels = codes
-        fitted = self._finalized_attributes(state, random_state, classes)
+        fitted = self._finalized_attributes(state, state.random_state, classes)
         if classes is not None:
             fitted["classes_"] = classes
         fitted["n_features_in_"] = state.n_features
         commit_fitted(self, fitted)
-        return self
 
     def _check_parameter_combinations(self) -> None:
         """Rules that tie parameters together (single values are validated by the mixin)."""
