@@ -1,0 +1,116 @@
+"""Training jobs on a real Ray head: submit, logs, metrics, attach, failures."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from servers import free_port
+from sklearn.datasets import make_blobs, make_classification
+from sklearn.exceptions import NotFittedError
+
+from skmk import ApproxKNN, StreamingKMeans
+from skmk.remote import ArtifactError, RayBackend, TrainingJobError, attach
+from skmk.remote._artifacts import MANIFEST, join
+
+pytestmark = pytest.mark.ray
+
+JOB_TIMEOUT = 120
+
+
+@pytest.fixture
+def backend(ray_head, tmp_path):
+    return RayBackend(address=ray_head.address, dashboard_url=ray_head.dashboard_url,
+                      num_workers=1, store=str(tmp_path / "store"), cpus_per_worker=0.5,
+                      python=sys.executable)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, _ = make_blobs(n_samples=3000, n_features=5, centers=6, random_state=11)
+    return X
+
+
+def test_submitted_job_streams_logs_reports_metrics_and_attaches(blobs, backend, capsys):
+    params = {"k": 6, "random_state": 3, "center_factor": 4, "verbose": 1}
+    km = StreamingKMeans(**params, backend=backend)
+    assert km.fit(blobs, wait=False, job_name="kmeans-job-1") is km
+    job = km.training_job_
+    assert job.name == "kmeans-job-1"
+    assert job.artifact_url == join(backend.store_url, "kmeans-job-1")
+    with pytest.raises(NotFittedError):
+        km.predict(blobs)  # a submitted job is not a fitted model
+    assert job.wait(JOB_TIMEOUT, logs=True) == "SUCCEEDED"
+    printed = capsys.readouterr().out
+    assert "[skmk job kmeans-job-1]" in printed and "done" in printed
+    assert "[skmk job kmeans-job-1]" in job.logs()
+    assert job.status() == "SUCCEEDED"
+    metrics = job.metrics()
+    assert metrics["num_workers"] == 1 and metrics["fit_seconds"] > 0
+    assert metrics["inertia"] > 0 and metrics["n_features_in"] == 5
+
+    fitted = StreamingKMeans.attach("kmeans-job-1", backend=backend)
+    # hyperparameters come back from the SageMaker wire dict; the model is the local one's
+    assert fitted.get_params() == {**km.get_params(), "backend": backend}
+    local = StreamingKMeans(**params).fit(blobs)
+    np.testing.assert_array_equal(fitted.cluster_centers_, local.cluster_centers_)
+    np.testing.assert_array_equal(fitted.predict(blobs), local.predict(blobs))
+    np.testing.assert_array_equal(job.result().labels_, local.labels_)
+
+
+def test_attach_reads_a_finished_job_from_the_store_when_the_head_is_gone(blobs, backend):
+    StreamingKMeans(k=4, random_state=0, backend=backend).fit(
+        blobs, wait=False, job_name="survives").training_job_.wait(JOB_TIMEOUT)
+    # A backend whose cluster answers nowhere, with the same store: as after a head restart.
+    gone = RayBackend(address=f"127.0.0.1:{free_port()}",
+                      dashboard_url=f"http://127.0.0.1:{free_port()}", store=backend.store)
+    model = StreamingKMeans.attach("survives", backend=gone)
+    assert model.cluster_centers_.shape == (4, 5) and model.backend == gone
+    assert attach("survives", gone).k == 4  # the generic attach knows the class
+    with pytest.raises(ArtifactError, match="StreamingKMeans, not a ApproxKNN"):
+        ApproxKNN.attach("survives", backend=gone)
+    with pytest.raises(TrainingJobError, match="unknown training job 'never-ran'"):
+        StreamingKMeans.attach("never-ran", backend=gone)
+
+
+def test_knn_job_from_a_csv_source(backend, tmp_path):
+    X, y = make_classification(n_samples=600, n_features=4, n_informative=3, n_redundant=0,
+                               n_classes=2, random_state=0)
+    np.savetxt(tmp_path / "train.csv", np.column_stack([y, X]), delimiter=",")
+    knn = ApproxKNN(k=3, random_state=0, backend=backend)
+    knn.fit(str(tmp_path / "train.csv"), wait=False)
+    job = knn.training_job_
+    assert job.name.startswith("skmk-approxknn-")
+    model = ApproxKNN.attach(job.name, backend=backend, timeout=JOB_TIMEOUT)
+    assert model.n_samples_fit_ == 600 and model.score(X, y.astype(float)) > 0.9
+
+
+def test_a_failing_job_is_failed_with_the_error_in_its_logs_and_leaves_no_manifest(
+        blobs, backend):
+    bad = blobs.copy()
+    bad[17, 2] = np.nan
+    km = StreamingKMeans(k=4, backend=backend).fit(bad, wait=False, job_name="bad-data")
+    job = km.training_job_
+    with pytest.raises(TrainingJobError, match="FAILED") as failure:
+        job.wait(JOB_TIMEOUT)
+    assert "NaN" in str(failure.value)
+    assert job.status() == "FAILED"
+    assert "Input X contains NaN" in job.logs()
+    assert not (backend.store_url and
+                __import__("os").path.exists(join(job.artifact_url, MANIFEST)))
+    with pytest.raises(TrainingJobError, match="bad-data.*FAILED"):
+        StreamingKMeans.attach("bad-data", backend=backend)
+
+
+def test_job_names_are_checked_and_never_reused(blobs, backend):
+    km = StreamingKMeans(k=4, backend=backend)
+    with pytest.raises(ValueError, match="job name must be"):
+        km.fit(blobs, wait=False, job_name="no spaces")
+    km.fit(blobs[:200], wait=False, job_name="once")
+    with pytest.raises(ValueError, match="already exists"):
+        km.fit(blobs[:200], wait=False, job_name="once")
+    km.training_job_.wait(JOB_TIMEOUT)
+    with pytest.raises(ValueError, match="wire form"):
+        StreamingKMeans(k=4, random_state=np.random.RandomState(0), backend=backend).fit(
+            blobs, wait=False)
