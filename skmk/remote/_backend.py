@@ -6,7 +6,7 @@ first needs the cluster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from .._remote_mixin import Backend
 DEFAULT_STORE = str(Path("~/.skmk/jobs").expanduser())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RayBackend(Backend):
     """Fit on a Ray cluster: a distributed fit, or a training job with ``fit(wait=False)``.
 
@@ -70,6 +70,12 @@ class RayBackend(Backend):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"RayBackend {name} must be a str or None, got {value!r}")
+
+    def __repr__(self) -> str:
+        # Only what differs from the defaults, so an estimator's repr stays short.
+        changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                   if getattr(self, f.name) != f.default]
+        return f"RayBackend({', '.join(changed)})"
 
     @property
     def store_url(self) -> str:
