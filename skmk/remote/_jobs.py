@@ -97,17 +97,23 @@ class TrainingJob:
         """Everything the job's driver printed so far (progress lines, errors)."""
         return self.backend.job_client().get_job_logs(self.name)
 
-    def stream_logs(self) -> Iterator[str]:
+    def stream_logs(self, timeout: float | None = None) -> Iterator[str]:
         """The job's log, chunk by chunk as it is written, until the job ends (like
-        SageMaker's ``logs=True``)."""
+        SageMaker's ``logs=True``); ``TimeoutError`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         lines = self.backend.job_client().tail_job_logs(self.name)
         loop = asyncio.new_event_loop()
         try:
             while True:
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
                 try:
-                    yield loop.run_until_complete(lines.__anext__())
+                    yield loop.run_until_complete(asyncio.wait_for(lines.__anext__(),
+                                                                   remaining))
                 except StopAsyncIteration:
                     return
+                except asyncio.TimeoutError:
+                    raise TimeoutError(f"training job {self.name!r} still writes its log "
+                                       f"after {timeout} s") from None
         finally:
             loop.run_until_complete(lines.aclose())
             loop.close()
@@ -129,7 +135,7 @@ class TrainingJob:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         if logs:
-            for chunk in self.stream_logs():
+            for chunk in self.stream_logs(timeout):
                 print(chunk, end="", flush=True)
         while (status := self.status()) not in TERMINAL:
             if deadline is not None and time.monotonic() > deadline:
