@@ -9,7 +9,7 @@ Nothing here imports Ray at import time; Ray is imported when a cluster is first
 See docs/remote.md.
 """
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 # public name -> module that defines it (imported on first use)
 _PUBLIC = {
@@ -25,14 +25,4 @@ _PUBLIC = {
 
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        value = getattr(import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'skmk.remote' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(globals(), _PUBLIC)
