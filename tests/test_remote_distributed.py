@@ -130,3 +130,13 @@ def test_a_bad_shard_fails_the_fit_and_leaves_the_model_as_it_was(kmeans_data, b
     with pytest.raises(ValueError, match="features"):
         km.fit(str(tmp_path / "*.npy"))
     np.testing.assert_array_equal(km.cluster_centers_, centers)
+
+
+def test_backend_ray_uses_the_connected_cluster_and_prints_progress(kmeans_data, ray_head,
+                                                                    capsys):
+    RayBackend(address=ray_head.address).connect()
+    km = StreamingKMeans(k=8, random_state=0, verbose=1, backend="ray").fit(kmeans_data)
+    assert km.backend == "ray" and km.n_extra_centers_ == 2 * 8 * km.center_factor_
+    printed = capsys.readouterr().err
+    assert "[StreamingKMeans on Ray] 2 shard(s) of 6,000 rows" in printed
+    assert "[StreamingKMeans on Ray] fitted in" in printed

@@ -62,7 +62,7 @@ def fit_distributed(estimator, X, y, sample_weight, backend):
         shards = [_with_files(source, list(files)) for files in
                   np.array_split(np.array(source.files, dtype=object),
                                  min(backend.num_workers, len(source.files)))]
-        _say(estimator, f"{len(shards)} shard(s) of {len(source.files)} file(s) on Ray")
+        _say(estimator, f"{len(shards)} shard(s) of {len(source.files)} file(s)")
         seeds = worker_random_states(estimator.random_state, len(shards))
         states = ray.get([stream.remote(worker_estimator, seed, shard)
                           for shard, seed in zip(shards, seeds)])
@@ -75,7 +75,7 @@ def fit_distributed(estimator, X, y, sample_weight, backend):
     bounds = shard_bounds(X.shape[0], backend.num_workers)
     refs = [tuple(None if a is None else ray.put(a[lo:hi]) for a in (X, y, sample_weight))
             for lo, hi in bounds]
-    _say(estimator, f"{len(bounds)} shard(s) of {X.shape[0]:,} rows on Ray")
+    _say(estimator, f"{len(bounds)} shard(s) of {X.shape[0]:,} rows")
     seeds = worker_random_states(estimator.random_state, len(bounds))
     # Object refs as top-level arguments: Ray hands the task the arrays themselves.
     states = ray.get([stream.remote(worker_estimator, seed, *shard)
