@@ -69,6 +69,7 @@ def fit_distributed(estimator, X, y, sample_weight, backend):
         merged = merge_states([s for s in states if s is not None])
         _say(estimator, f"streamed and merged in {time.perf_counter() - start:.1f} s")
         estimator._commit_source_state(merged, source)
+        _say(estimator, f"fitted in {time.perf_counter() - start:.1f} s")
         return estimator
 
     X, y, sample_weight, context = estimator._validate_fit_arrays(X, y, sample_weight)
