@@ -13,6 +13,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skmk import ApproxKNN, StreamingKMeans
+from skmk._streaming import Batch
+from skmk.neighbors._reservoir import ReservoirState, join_shares
 from skmk.remote import RayBackend
 from skmk.remote._distributed import shard_bounds, worker_random_states
 
@@ -92,3 +94,27 @@ def test_worker_seeds_first_is_the_local_stream_others_independent():
     assert len(draws) == 3
     again = [s.randint(0, 2**31) for s in worker_random_states(5, 3)]
     assert again == [s.randint(0, 2**31) for s in worker_random_states(5, 3)]
+
+
+def test_shares_of_a_sample_drawn_per_shard_join_into_a_uniform_sample():
+    # 40 rows in shards of 10 and 30; samples of 8: every row is kept with probability 0.2.
+    rows = np.arange(40, dtype=np.float64)[:, None]
+    shards = [rows[:10], rows[10:]]
+    knn = ApproxKNN(sample_size=8)
+    rng = np.random.default_rng(0)
+    kept = np.zeros(40)
+    trials = 3000
+    for trial in range(trials):
+        shares = knn._shard_shares([10, 30], rng)
+        states = []
+        for shard, share in zip(shards, shares):
+            state = ReservoirState(share["sample_size"], 1, np.float64,
+                                   np.random.RandomState(trial))
+            state.update(Batch(shard, shard[:, 0]))
+            states.append(state)
+        merged = join_shares(states)
+        assert merged.X.shape == (8, 1) and merged.n_seen == 40
+        np.testing.assert_array_equal(merged.X[:, 0], merged.y)
+        kept[merged.X[:, 0].astype(int)] += 1
+    # binomial sd of a frequency over 3000 trials: sqrt(0.2 * 0.8 / 3000) = 0.0073
+    np.testing.assert_allclose(kept / trials, 0.2, atol=0.035)

@@ -30,7 +30,7 @@ from ..io._arrays import results_per_batch, validated_batches
 from . import _faiss_index
 from ._faiss_index import ALLOWED_PQ_M
 from ._projection import PROJECTIONS
-from ._reservoir import ReservoirState
+from ._reservoir import ReservoirState, join_shares
 
 #: Default ``sample_size``: large enough that ordinary data is kept whole.
 DEFAULT_SAMPLE_SIZE = 10_000_000
@@ -246,6 +246,18 @@ class ApproxKNN(RemoteMixin, HyperparameterMixin, BaseEstimator):
         """A new reservoir offered every mini-batch of validated rows."""
         state = self._new_state(Batch(X[:1]), random_state=random_state)
         return run_updates(state, self._batches(X, y), progress=progress)
+
+    def _shard_shares(self, shard_rows: list[int], rng: np.random.Generator) -> list[dict]:
+        """Per-shard parameters of a distributed fit over in-memory shards of known sizes:
+        each shard's reservoir keeps only its share of the sample, drawn here
+        (``join_shares`` explains why that is a uniform sample of the whole)."""
+        shares = rng.multivariate_hypergeometric(
+            np.asarray(shard_rows, dtype=np.int64), min(self.sample_size, sum(shard_rows)))
+        return [{"sample_size": int(share)} for share in shares]
+
+    @staticmethod
+    def _join_shares(states: list[ReservoirState]) -> ReservoirState:
+        return join_shares(states)
 
     def _stream_source(self, source, random_state, progress) -> ReservoirState | None:
         """A new reservoir offered every labelled batch of ``source``; None when it holds no

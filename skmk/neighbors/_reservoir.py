@@ -140,6 +140,28 @@ class ReservoirState(StreamingState):
         return merged
 
 
+def join_shares(states: list[ReservoirState]) -> ReservoirState:
+    """One uniform sample from reservoirs that each drew its *share* of it.
+
+    When shard ``i`` of a stream holds ``n_i`` rows, a uniform sample of ``s`` rows of the
+    whole is: counts ``c_i`` drawn from the multivariate hypergeometric distribution (``s``
+    draws without replacement from the ``n_i``), then a uniform ``c_i``-subset of each shard —
+    which is what a reservoir of size ``c_i`` over shard ``i`` keeps. So the shares only need
+    to be put side by side (in shard order, so that a sample of everything keeps the rows in
+    order). The result continues the first state's random stream.
+    """
+    first = states[0]
+    merged = ReservoirState(sum(s.sample_size for s in states), first.n_features, first.dtype,
+                            first.random_state)
+    merged.n_seen = sum(s.n_seen for s in states)
+    merged._filled = np.concatenate([s.X for s in states])
+    # A state whose share is 0 kept no rows and so no labels either: it adds nothing.
+    labels = [s.y for s in states if s.X.shape[0]]
+    merged._labels = (None if not labels or any(y is None for y in labels)
+                      else np.concatenate(labels))
+    return merged
+
+
 def _join(parts: list[np.ndarray]) -> np.ndarray:
     """Concatenate row blocks; consecutive slices of one C-contiguous array (the mini-batches of
     in-memory data) are joined as a view, without copying the data."""

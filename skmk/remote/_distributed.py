@@ -78,10 +78,19 @@ def fit_distributed(estimator, X, y, sample_weight, backend):
             for lo, hi in bounds]
     _say(estimator, f"{len(bounds)} shard(s) of {X.shape[0]:,} rows")
     seeds = worker_random_states(estimator.random_state, len(bounds))
+    workers = [worker_estimator] * len(bounds)
+    shares = len(bounds) > 1 and hasattr(estimator, "_shard_shares")
+    if shares:
+        # Shard sizes are known: each worker samples only its share (ApproxKNN). The shares
+        # are drawn from a generator seeded by the last shard's stream; shard 0's stream stays
+        # the one a local fit uses.
+        rng = np.random.default_rng(seeds[-1].randint(2**31 - 1, size=4))
+        workers = [clone(worker_estimator).set_params(**params) for params in
+                   estimator._shard_shares([hi - lo for lo, hi in bounds], rng)]
     # Object refs as top-level arguments: Ray hands the task the arrays themselves.
-    states = ray.get([stream.remote(worker_estimator, seed, *shard)
-                      for shard, seed in zip(refs, seeds)])
-    merged = merge_states(states)
+    states = ray.get([stream.remote(worker, seed, *shard)
+                      for worker, shard, seed in zip(workers, refs, seeds)])
+    merged = estimator._join_shares(states) if shares else merge_states(states)
     _say(estimator, f"streamed and merged in {time.perf_counter() - start:.1f} s")
 
     def label_rows(centers):
