@@ -50,28 +50,46 @@ def fit_distributed(estimator, X, y, sample_weight, backend):
     estimator : the same object, fitted
     """
     ray = backend.connect()
-    start = time.perf_counter()
-    worker_estimator = clone(estimator).set_params(backend=None)
-    stream = ray.remote(stream_shard).options(num_cpus=backend.cpus_per_worker,
-                                              max_retries=backend.max_retries)
     if is_source(X):
         if y is not None or sample_weight is not None:
             raise ValueError("y and sample_weight cannot be given with a file source: labels "
                              "come from its files")
-        source = estimator._open_training_source(X)
-        shards = [_with_files(source, list(files)) for files in
-                  np.array_split(np.array(source.files, dtype=object),
-                                 min(backend.num_workers, len(source.files)))]
-        _say(estimator, f"{len(shards)} shard(s) of {len(source.files)} file(s)")
-        seeds = worker_random_states(estimator.random_state, len(shards))
-        states = ray.get([stream.remote(worker_estimator, seed, shard)
-                          for shard, seed in zip(shards, seeds)])
-        merged = merge_states([s for s in states if s is not None])
-        _say(estimator, f"streamed and merged in {time.perf_counter() - start:.1f} s")
-        estimator._commit_source_state(merged, source)
-        _say(estimator, f"fitted in {time.perf_counter() - start:.1f} s")
-        return estimator
+        _fit_file_shards(ray, estimator, X, backend)
+    else:
+        _fit_row_shards(ray, estimator, X, y, sample_weight, backend)
+    return estimator
 
+
+def _tasks(ray, function, backend):
+    """``function`` as a Ray task with the backend's CPUs and retries of dead workers."""
+    return ray.remote(function).options(num_cpus=backend.cpus_per_worker,
+                                        max_retries=backend.max_retries)
+
+
+def _fit_file_shards(ray, estimator, location, backend) -> None:
+    """Each worker streams its own files; full states are merged pairwise."""
+    start = time.perf_counter()
+    worker_estimator = clone(estimator).set_params(backend=None)
+    stream = _tasks(ray, stream_shard, backend)
+    source = estimator._open_training_source(location)
+    shards = [_with_files(source, list(files)) for files in
+              np.array_split(np.array(source.files, dtype=object),
+                             min(backend.num_workers, len(source.files)))]
+    _say(estimator, f"{len(shards)} shard(s) of {len(source.files)} file(s)")
+    seeds = worker_random_states(estimator.random_state, len(shards))
+    states = ray.get([stream.remote(worker_estimator, seed, shard)
+                      for shard, seed in zip(shards, seeds)])
+    merged = merge_states([s for s in states if s is not None])
+    _say(estimator, f"streamed and merged in {time.perf_counter() - start:.1f} s")
+    estimator._commit_source_state(merged, source)
+    _say(estimator, f"fitted in {time.perf_counter() - start:.1f} s")
+
+
+def _fit_row_shards(ray, estimator, X, y, sample_weight, backend) -> None:
+    """Validated rows cut into contiguous shards in the object store, one task each."""
+    start = time.perf_counter()
+    worker_estimator = clone(estimator).set_params(backend=None)
+    stream = _tasks(ray, stream_shard, backend)
     X, y, sample_weight, context = estimator._validate_fit_arrays(X, y, sample_weight)
     bounds = shard_bounds(X.shape[0], backend.num_workers)
     refs = [tuple(None if a is None else ray.put(a[lo:hi]) for a in (X, y, sample_weight))
@@ -95,8 +113,7 @@ def fit_distributed(estimator, X, y, sample_weight, backend):
 
     def label_rows(centers):
         # k-means' labels_ and inertia_: one more pass, on the workers that hold the shards.
-        label = ray.remote(label_shard).options(num_cpus=backend.cpus_per_worker,
-                                                max_retries=backend.max_retries)
+        label = _tasks(ray, label_shard, backend)
         parts = ray.get([label.remote(worker_estimator, X_ref, w_ref, centers)
                          for X_ref, _, w_ref in refs])
         labels = np.concatenate([p[0] for p in parts])
@@ -104,7 +121,6 @@ def fit_distributed(estimator, X, y, sample_weight, backend):
 
     estimator._commit_array_state(merged, context, label_rows=label_rows)
     _say(estimator, f"fitted in {time.perf_counter() - start:.1f} s")
-    return estimator
 
 
 def stream_shard(estimator, random_state, shard, y=None, sample_weight=None):
