@@ -6,9 +6,9 @@ driver, with Ray's loopback-only environment set before Ray is imported.
 
 Groups (1,000,000 × 64 seeded float32 blobs, k=100, random_state=0):
 
-* ``fit``: the local fit; a Ray fit with 1 worker (the same model, plus Ray's cost: the data put
-  in the object store, task scheduling, the state shipped back, the labels pass on the worker);
-  a Ray fit with 2 workers.
+* ``fit``: the local fit (OpenMP on both cores), and on one thread; a Ray fit with 1 worker
+  (the same model, plus Ray's cost: the data put in the object store, task scheduling, the
+  state shipped back, the labels pass on the worker); a Ray fit with 2 workers.
 * ``job``: ``fit(wait=False)`` alone (writes the 256 MB input as .npy to the artifact store and
   submits), and submit → ``attach`` end to end with 2 workers; the overhead of a job is that
   against the 2-worker Ray fit. ``job round trip, 10,000 rows`` is nearly all fixed overhead
@@ -23,6 +23,8 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+from threadpoolctl import threadpool_limits
 
 from skmk import StreamingKMeans
 
@@ -65,6 +67,14 @@ def _cases(ctx):
 
         yield Case("fit", "local", lambda _: StreamingKMeans(k=K, random_state=0).fit(X),
                    quality=ssd, params={**params, "workers": "-"})
+
+        def one_thread(_):
+            with threadpool_limits(1):
+                return StreamingKMeans(k=K, random_state=0).fit(X)
+
+        # What one core does: a Ray worker runs its shard single-threaded (OMP_NUM_THREADS=1).
+        yield Case("fit", "local, 1 thread", one_thread, quality=ssd,
+                   params={**params, "workers": "-"})
         for workers in (1, 2):
             yield Case("fit", f"Ray, {workers} worker(s)",
                        lambda _, w=workers: StreamingKMeans(
@@ -122,6 +132,9 @@ def _summarize(results):
     lines.append(f"| speed-up, Ray 2 workers vs local | for reference (2 cores) | "
                  f"{local.median_s / two.median_s:.2f}× ({two.median_s:.2f} s vs "
                  f"{local.median_s:.2f} s) | |")
+    single = by[("fit", "local, 1 thread")]
+    lines.append(f"| speed-up, Ray 2 workers vs local on 1 thread | for reference | "
+                 f"{single.median_s / two.median_s:.2f}× | |")
     lines.append(f"| Ray cost with 1 worker | for reference | "
                  f"+{one.median_s - local.median_s:.2f} s over local | |")
     lines.append(f"| job overhead vs Ray fit (2 workers) | for reference | "
