@@ -6,7 +6,7 @@ that fails on bad data), so that they run side by side; the tests then look at t
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import sys
 
 import numpy as np
@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 
 from skmk import ApproxKNN, StreamingKMeans
 from skmk.remote import ArtifactError, RayBackend, TrainingJobError, attach
-from skmk.remote._artifacts import MANIFEST, join
+from skmk.remote._artifacts import MANIFEST, exists, join
 
 pytestmark = pytest.mark.ray
 
@@ -46,8 +46,11 @@ def backend(ray_head, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def jobs(backend, blobs, classification, tmp_path_factory):
-    """The estimators whose jobs were submitted, by test name; submitted together."""
-    kmeans = StreamingKMeans(**KMEANS_PARAMS, backend=backend)
+    """The estimators whose jobs were submitted, by test name; submitted together. The k-means
+    job's store is a ``file://`` URL, so its inputs and model go through fsspec."""
+    url_store = "file://" + str(tmp_path_factory.mktemp("url-store"))
+    kmeans = StreamingKMeans(**KMEANS_PARAMS, backend=dataclasses.replace(backend,
+                                                                          store=url_store))
     submitted = {"kmeans": kmeans.fit(blobs, wait=False, job_name="kmeans-job-1")}
     X, y = classification
     csv = tmp_path_factory.mktemp("data") / "train.csv"
@@ -60,8 +63,10 @@ def jobs(backend, blobs, classification, tmp_path_factory):
     return submitted
 
 
-def test_submitted_job_streams_logs_reports_metrics_and_attaches(jobs, blobs, backend, capsys):
+def test_submitted_job_streams_logs_reports_metrics_and_attaches(jobs, blobs, capsys):
     km = jobs["kmeans"]
+    backend = km.backend
+    assert backend.store.startswith("file://")
     job = km.training_job_
     assert job.name == "kmeans-job-1"
     assert job.artifact_url == join(backend.store_url, "kmeans-job-1")
@@ -85,8 +90,9 @@ def test_submitted_job_streams_logs_reports_metrics_and_attaches(jobs, blobs, ba
     np.testing.assert_array_equal(job.result().labels_, local.labels_)
 
 
-def test_attach_reads_a_finished_job_from_the_store_when_the_head_is_gone(jobs, backend):
+def test_attach_reads_a_finished_job_from_the_store_when_the_head_is_gone(jobs):
     jobs["kmeans"].training_job_.wait(JOB_TIMEOUT)
+    backend = jobs["kmeans"].backend
     # A backend whose cluster answers nowhere, with the same store: as after a head restart.
     gone = RayBackend(address=f"127.0.0.1:{free_port()}",
                       dashboard_url=f"http://127.0.0.1:{free_port()}", store=backend.store)
@@ -115,13 +121,14 @@ def test_a_failing_job_is_failed_with_the_error_in_its_logs_and_leaves_no_manife
     assert "NaN" in str(failure.value)
     assert job.status() == "FAILED"
     assert "Input X contains NaN" in job.logs()
-    assert not os.path.exists(join(job.artifact_url, MANIFEST))
+    assert exists(join(job.artifact_url, "job.json"))
+    assert not exists(join(job.artifact_url, MANIFEST))
     with pytest.raises(TrainingJobError, match=r"'bad-data' FAILED"):
         StreamingKMeans.attach("bad-data", backend=backend)
 
 
 def test_job_names_are_checked_and_never_reused(jobs, blobs, backend):
-    km = StreamingKMeans(k=4, backend=backend)
+    km = StreamingKMeans(k=4, backend=jobs["kmeans"].backend)
     with pytest.raises(ValueError, match="job name must be"):
         km.fit(blobs, wait=False, job_name="no spaces")
     with pytest.raises(ValueError, match="already exists"):
