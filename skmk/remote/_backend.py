@@ -6,6 +6,7 @@ first needs the cluster.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from numbers import Integral, Real
 from pathlib import Path
@@ -93,12 +94,11 @@ class RayBackend(Backend):
         return ray
 
     def job_client(self):
-        """A ``JobSubmissionClient`` for this backend's cluster."""
-        from ray.job_submission import JobSubmissionClient
-
+        """A ``JobSubmissionClient`` for this backend's cluster (one per address and process:
+        making one costs an HTTP round trip, and waiting for a job asks often)."""
         if self.dashboard_url is None:
             self.connect()  # the client then finds the connected cluster's dashboard
-        return JobSubmissionClient(self.dashboard_url)
+        return _job_client(self.dashboard_url)
 
     def fit(self, estimator, X, y=None, sample_weight=None, *, wait: bool = True,
             job_name: str | None = None):
@@ -114,6 +114,13 @@ class RayBackend(Backend):
         estimator.training_job_ = submit_training_job(estimator, X, y, sample_weight, self,
                                                       job_name=job_name)
         return estimator
+
+
+@functools.lru_cache(maxsize=8)
+def _job_client(dashboard_url: str | None):
+    from ray.job_submission import JobSubmissionClient
+
+    return JobSubmissionClient(dashboard_url)
 
 
 def resolve_backend(value) -> RayBackend:
