@@ -22,8 +22,9 @@ from .._hyperparams import Hyperparameter, HyperparameterMixin, ListOf
 from .._kernels import effective_n_threads, nearest_centers
 from .._kernels._threads import single_threaded_blas
 from .._streaming import Batch, Progress, atomic_fit, commit_fitted, run_updates
-from ..io import is_source, iter_array_batches, open_source
+from ..io import is_source, iter_array_batches
 from ..io._arrays import results_per_batch, validated_batches
+from ..io._sources import source_for_estimator
 from ._lloyd import weighted_lloyd
 from ._state import KMeansState
 
@@ -183,7 +184,8 @@ class StreamingKMeans(
         X : {array-like, sparse matrix} of shape (n_samples, n_features), or a data source
             Training rows; float32 stays float32, other types become float64; sparse as CSR.
             A path, directory, glob, SageMaker manifest or fsspec URL of RecordIO-protobuf,
-            CSV, Parquet or .npy files is streamed batch by batch (``skmk.io.open_source``).
+            CSV, Parquet or .npy files is streamed batch by batch; so is a ``Source`` from
+            ``skmk.io.open_source`` (which carries ``storage_options``: credentials, endpoint).
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each row (default 1).
@@ -217,7 +219,7 @@ class StreamingKMeans(
         """
         if sample_weight is not None:
             raise ValueError("sample_weight cannot be given with a file source")
-        source = open_source(location, batch_size=self.mini_batch_size)
+        source = source_for_estimator(location, batch_size=self.mini_batch_size)
         random_state = check_random_state(self.random_state)
         state = None
         progress = Progress(f"{type(self).__name__} <- {source!r}", self.verbose)

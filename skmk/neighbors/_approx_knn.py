@@ -17,8 +17,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._hyperparams import Hyperparameter, HyperparameterMixin
 from .._streaming import Batch, Progress, atomic_fit, commit_fitted, run_updates
-from ..io import is_source, iter_array_batches, open_source
+from ..io import is_source, iter_array_batches
 from ..io._arrays import results_per_batch, validated_batches
+from ..io._sources import source_for_estimator
 from . import _faiss_index
 from ._faiss_index import ALLOWED_PQ_M
 from ._projection import PROJECTIONS
@@ -167,7 +168,9 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
         X : {array-like, sparse matrix} of shape (n_samples, n_features), or a data source
             Training rows; float32 stays float32, other types become float64. A path,
             directory, glob, SageMaker manifest or fsspec URL of labelled RecordIO-protobuf,
-            CSV (label first) or Parquet (column ``label``) files is sampled in one pass.
+            CSV (label first) or Parquet (column ``label``) files is sampled in one pass; so is
+            a ``Source`` from ``skmk.io.open_source`` (its own label settings and
+            ``storage_options`` apply).
         y : array-like of shape (n_samples,), or None for a data source
             Class labels (any type scikit-learn classifiers take) or float targets.
 
@@ -207,8 +210,8 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
         """
         if y is not None:
             raise ValueError("y cannot be given with a file source: its labels come from it")
-        source = open_source(location, batch_size=self.mini_batch_size, label_size=1,
-                             label_column="label")
+        source = source_for_estimator(location, batch_size=self.mini_batch_size, label_size=1,
+                                      label_column="label")
         random_state = check_random_state(self.random_state)
         state = None
         progress = Progress(f"{type(self).__name__} <- {source!r}", self.verbose)
