@@ -19,13 +19,21 @@ import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels._recordio import decode_dense
+from .._kernels._recordio import decode_dense, decode_sparse
 from .._streaming import Batch
-from ._protobuf import ProtobufError, Tensor, decode_record, encode_record, encode_tensor
+from ._protobuf import (
+    FIELD_OF_DTYPE,
+    ProtobufError,
+    Tensor,
+    decode_record,
+    encode_record,
+    encode_tensor,
+)
 
 MAGIC = 0xCED7230A
 _HEADER = struct.Struct("<II")
@@ -169,54 +177,132 @@ class _Prefixed(io.RawIOBase):
         return head
 
 
-def _dense_layout(payload: bytes):
-    """(Value field, dtype, width, labelled) when a record is a plain dense row, else None."""
+class _DenseRows:
+    """One batch of a dense file filled by the compiled decoder: rows straight into ``X``."""
+
+    def __init__(self, layout: _Layout, batch_size: int):
+        self.layout, self.rows = layout, 0
+        self.X = np.empty((batch_size, layout.width), dtype=layout.dtype)
+        self.y = np.empty(batch_size if layout.labelled else 0)
+
+    def decode(self, window: _Window) -> bool:
+        """Decode what fits from the window; False (never "grow and retry") for dense rows."""
+        rows, window.pos = decode_dense(window.bytes(), window.pos,
+                                        self.X.view(np.int8)[self.rows:],
+                                        self.y[self.rows:] if self.layout.labelled else self.y,
+                                        self.layout.field, self.layout.labelled)
+        self.rows += rows
+        return False
+
+    def batch(self) -> Batch:
+        n = self.rows
+        return Batch(self.X[:n], self.y[:n] if self.layout.labelled else None)
+
+
+class _SparseRows:
+    """One batch of a sparse file filled by the compiled decoder: CSR arrays that grow when the
+    batch has more nonzeros than the last one."""
+
+    def __init__(self, layout: _Layout, batch_size: int, capacity: int):
+        self.layout, self.rows = layout, 0
+        self.indptr = np.zeros(batch_size + 1, dtype=np.int32)
+        self.data = np.empty(capacity, dtype=layout.dtype)
+        self.indices = np.empty(capacity, dtype=np.int32)
+        self.y = np.empty(batch_size if layout.labelled else 0)
+
+    def decode(self, window: _Window) -> bool:
+        """Decode what fits; True when a record's nonzeros did not (the arrays have grown)."""
+        layout = self.layout
+        self.rows, window.pos, full = decode_sparse(
+            window.bytes(), window.pos, self.data.view(np.int8), self.indices, self.indptr,
+            self.y, self.rows, layout.field, layout.width, layout.labelled)
+        if full:
+            size = min(2 * self.data.size + 1024, _MAX_NNZ)
+            if size == self.data.size:
+                return False  # past int32 indices: the Python reader takes the rest
+            self.data = np.resize(self.data, size)
+            self.indices = np.resize(self.indices, size)
+        return full
+
+    def batch(self) -> Batch:
+        n, nnz = self.rows, self.indptr[self.rows]
+        X = sp.csr_matrix((self.data[:nnz], self.indices[:nnz], self.indptr[:n + 1]),
+                          shape=(n, self.layout.width))
+        return Batch(X, self.y[:n] if self.layout.labelled else None)
+
+
+#: Nonzeros one sparse batch may hold on the fast path (its CSR indices are int32).
+_MAX_NNZ = 2**31 - 1
+
+
+class _Layout(NamedTuple):
+    """What the compiled decoder expects of every record: the Value field of the features
+    tensor (2 float32, 3 float64, 7 int32), the batch dtype, the width, dense or sparse, and
+    whether records carry labels."""
+
+    field: int
+    dtype: np.dtype
+    width: int
+    sparse: bool
+    labelled: bool
+
+
+def _layout(payload: bytes) -> _Layout | None:
+    """The layout of a file whose first record is ``payload``, or None when the compiled
+    decoder does not take such records (the Python reader then reads the whole file)."""
     try:
         features, label = decode_record(payload)
     except ProtobufError:
         return None
     tensor = features.get("values")
-    if not isinstance(tensor, Tensor) or tensor.is_sparse or tensor.shape is not None:
+    if not isinstance(tensor, Tensor) or tensor.values.dtype not in FIELD_OF_DTYPE:
         return None
-    if tensor.values.dtype not in (np.float32, np.float64) or not tensor.values.size:
+    field = FIELD_OF_DTYPE[tensor.values.dtype]
+    labelled = "values" in label
+    if tensor.is_sparse:
+        if tensor.shape is None or len(tensor.shape) != 1 or tensor.shape[0] >= 2**31:
+            return None
+        dtype = np.dtype(np.float64) if field == 7 else tensor.values.dtype
+        return _Layout(field, dtype, int(tensor.shape[0]), True, labelled)
+    if tensor.shape is not None or field == 7 or not tensor.values.size:
         return None
-    field = 2 if tensor.values.dtype == np.float32 else 3
-    return field, tensor.values.dtype, tensor.values.size, "values" in label
+    return _Layout(field, tensor.values.dtype, tensor.values.size, False, labelled)
 
 
 def _batches(stream, name, batch_size):
-    """Dense files of one layout go through the compiled decoder; anything else (and the rest
-    of a file from the first record that differs) through the Python decoder."""
+    """Files of one layout, dense or sparse, go through the compiled decoder; anything else
+    (and the rest of a file from the first record that differs) through the Python decoder."""
     if sys.byteorder != "little":
         yield from _batches_slow(stream, name, batch_size)
         return
     window = _Window(stream)
-    layout = window.first_dense_layout()
+    layout = window.first_layout()
     if layout is None:
         yield from _batches_slow(_Prefixed(window.unread(), stream), name, batch_size)
         return
-    field, dtype, width, labelled = layout
-    number = 0
+    number, capacity = 0, 0
     while True:
-        X = np.empty((batch_size, width), dtype=dtype)
-        y = np.empty(batch_size if labelled else 0)
-        filled = 0
-        while filled < batch_size:
-            rows, pos = decode_dense(window.bytes(), window.pos, X.view(np.int8)[filled:],
-                                     y[filled:] if labelled else y, field, dtype.itemsize,
-                                     labelled)
-            filled, number, window.pos = filled + rows, number + rows, pos
-            if filled == batch_size:
-                break
+        if layout.sparse:
+            rows = _SparseRows(layout, batch_size, capacity)
+        else:
+            rows = _DenseRows(layout, batch_size)
+        while rows.rows < batch_size:
+            before = rows.rows
+            grown = rows.decode(window)
+            number += rows.rows - before
+            if rows.rows == batch_size or grown:
+                continue
             if window.next_frame_whole() or not window.read_more():
                 # A whole record the fast path does not take, or the end of the file.
-                if filled:
-                    yield Batch(X[:filled], y[:filled] if labelled else None)
+                if rows.rows:
+                    yield rows.batch()
                 yield from _batches_slow(_Prefixed(window.unread(), stream), name, batch_size,
                                          offset=window.offset, number=number,
-                                         n_features=width)
+                                         n_features=layout.width, sparse=layout.sparse)
                 return
-        yield Batch(X, y if labelled else None)
+        if layout.sparse:  # the next batch starts with room for as many nonzeros as this one
+            capacity = int(rows.indptr[-1] * 1.1) + 1024
+        yield rows.batch()
 
 
 class _Window:
@@ -242,14 +328,14 @@ class _Window:
     def unread(self) -> bytes:
         return bytes(self.view[self.pos:self.filled])
 
-    def first_dense_layout(self):
+    def first_layout(self) -> _Layout | None:
         if self.filled < 8 or int.from_bytes(self.store[:4], "little") != MAGIC:
             return None
         word = int.from_bytes(self.store[4:8], "little")
         length = word & _LENGTH_MASK
         if word >> 29 or 8 + length > self.filled:
             return None
-        return _dense_layout(bytes(self.view[8:8 + length]))
+        return _layout(bytes(self.view[8:8 + length]))
 
     def next_frame_whole(self) -> bool:
         """Whether a whole frame starts at ``pos`` (a bad magic counts as whole: the Python
@@ -278,9 +364,9 @@ class _Window:
         return n > 0
 
 
-def _batches_slow(stream, name, batch_size, *, offset=0, number=0, n_features=None):
+def _batches_slow(stream, name, batch_size, *, offset=0, number=0, n_features=None,
+                  sparse=None):
     rows, labels = [], []
-    sparse = None
     payloads = iter_payloads(stream, name, offset=offset, number=number)
     for number, offset, payload in payloads:
         try:
