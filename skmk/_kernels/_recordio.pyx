@@ -306,29 +306,35 @@ def decode_sparse(
             if not _sparse_tensor(&buf[0], value_start, value_end, tensor_field, spans,
                                   &shape) or shape != width:
                 break
-            n_keys = _count_varints(&buf[0], spans[2], spans[3])
             if tensor_field == 7:
                 n_values = _count_varints(&buf[0], spans[0], spans[1])
             elif (spans[1] - spans[0]) % itemsize == 0:
                 n_values = (spans[1] - spans[0]) // itemsize
             else:
                 break
-            if n_keys < 0 or n_values != n_keys:
-                break  # also a dense row (values without keys) inside a sparse file
-            if nnz + n_keys > capacity:
+            if n_values < 0:
+                break
+            if nnz + n_values > capacity:
                 full = True
                 break
+            # Keys straight into indices: exactly n_values of them, each below width (a dense
+            # row inside a sparse file has values without keys and stops here too).
             ok = True
+            n_keys = 0
             at = spans[2]
-            for i in range(n_keys):
-                if not _varint(&buf[0], &at, spans[3], &key) or key >= width:
+            while at < spans[3]:
+                if n_keys == n_values or not _varint(&buf[0], &at, spans[3], &key) \
+                        or key >= width:
                     ok = False  # the Python reader names the key out of range
                     break
-                indices[nnz + i] = <int32_t> key
-            if tensor_field == 7:
+                indices[nnz + n_keys] = <int32_t> key
+                n_keys += 1
+            if n_keys != n_values:
+                ok = False
+            if ok and tensor_field == 7:
                 at = spans[0]
                 for i in range(n_values):
-                    if not ok or not _varint(&buf[0], &at, spans[1], &raw):
+                    if not _varint(&buf[0], &at, spans[1], &raw):
                         ok = False
                         break
                     value = <double> (<int32_t> (<int64_t> raw))

@@ -233,18 +233,22 @@ class _SparseRows:
 
 #: Nonzeros one sparse batch may hold on the fast path (its CSR indices are int32).
 _MAX_NNZ = 2**31 - 1
+#: At most this many nonzeros are set aside for the first sparse batch before it has been read.
+_MAX_FIRST_NNZ = 1 << 22
 
 
 class _Layout(NamedTuple):
     """What the compiled decoder expects of every record: the Value field of the features
     tensor (2 float32, 3 float64, 7 int32), the batch dtype, the width, dense or sparse, and
-    whether records carry labels."""
+    whether records carry labels; and the first record's nonzeros (to size the first sparse
+    batch)."""
 
     field: int
     dtype: np.dtype
     width: int
     sparse: bool
     labelled: bool
+    first_nnz: int = 0
 
 
 def _layout(payload: bytes) -> _Layout | None:
@@ -263,7 +267,7 @@ def _layout(payload: bytes) -> _Layout | None:
         if tensor.shape is None or len(tensor.shape) != 1 or tensor.shape[0] >= 2**31:
             return None
         dtype = np.dtype(np.float64) if field == 7 else tensor.values.dtype
-        return _Layout(field, dtype, int(tensor.shape[0]), True, labelled)
+        return _Layout(field, dtype, int(tensor.shape[0]), True, labelled, tensor.values.size)
     if tensor.shape is not None or field == 7 or not tensor.values.size:
         return None
     return _Layout(field, tensor.values.dtype, tensor.values.size, False, labelled)
@@ -280,7 +284,9 @@ def _batches(stream, name, batch_size):
     if layout is None:
         yield from _batches_slow(_Prefixed(window.unread(), stream), name, batch_size)
         return
-    number, capacity = 0, 0
+    # The first sparse batch gets room for rows like the first one, later ones for as many
+    # nonzeros as the batch before; a batch that needs more grows its arrays.
+    number, capacity = 0, min(batch_size * (layout.first_nnz + 1), _MAX_FIRST_NNZ)
     while True:
         if layout.sparse:
             rows = _SparseRows(layout, batch_size, capacity)
@@ -298,9 +304,10 @@ def _batches(stream, name, batch_size):
                     yield rows.batch()
                 yield from _batches_slow(_Prefixed(window.unread(), stream), name, batch_size,
                                          offset=window.offset, number=number,
-                                         n_features=layout.width, sparse=layout.sparse)
+                                         n_features=layout.width, sparse=layout.sparse,
+                                         labelled=layout.labelled if number else None)
                 return
-        if layout.sparse:  # the next batch starts with room for as many nonzeros as this one
+        if layout.sparse:
             capacity = int(rows.indptr[-1] * 1.1) + 1024
         yield rows.batch()
 
@@ -365,7 +372,9 @@ class _Window:
 
 
 def _batches_slow(stream, name, batch_size, *, offset=0, number=0, n_features=None,
-                  sparse=None):
+                  sparse=None, labelled=None):
+    """The Python reader; ``n_features``, ``sparse`` and ``labelled`` carry what the records
+    before ``offset`` (read by the compiled path) established."""
     rows, labels = [], []
     payloads = iter_payloads(stream, name, offset=offset, number=number)
     for number, offset, payload in payloads:
@@ -389,8 +398,8 @@ def _batches_slow(stream, name, batch_size, *, offset=0, number=0, n_features=No
             raise RecordIOError(f"{name}: record {number} at byte {offset} has a key outside "
                                 f"[0, {n_features})")
         rows.append(tensor)
-        label_tensor = label.get("values")
-        labels.append(None if label_tensor is None else label_tensor.values)
+        labels.append(_label(label, labelled, name, number, offset))
+        labelled = labels[-1] is not None
         if len(rows) == batch_size:
             yield _assemble(rows, labels, n_features, sparse, name)
             rows, labels = [], []
@@ -413,12 +422,23 @@ def _assemble(rows, labels, n_features, sparse, name) -> Batch:
                            np.asarray(indptr)), shape=(len(rows), n_features))
     else:
         X = np.vstack([row.values for row in rows]).astype(dtype, copy=False)
-    y = None
-    if any(label is not None for label in labels):
-        if any(label is None for label in labels):
-            raise RecordIOError(f"{name}: some records have labels and some do not")
-        y = np.concatenate([np.asarray(label).ravel()[:1] for label in labels])
+    y = None if labels[0] is None else np.array(labels)
     return Batch(X, y)
+
+
+def _label(label: dict, labelled: bool | None, name, number, offset):
+    """The first value of a record's ``label["values"]`` tensor, or None; every record of a
+    file has a label or none has."""
+    tensor = label.get("values")
+    where = f"{name}: record {number} at byte {offset}"
+    if labelled is not None and (tensor is None) == labelled:
+        raise RecordIOError(f"{where} has {'no' if labelled else 'a'} label; earlier records "
+                            f"have {'labels' if labelled else 'none'}")
+    if tensor is None:
+        return None
+    if not isinstance(tensor, Tensor) or not tensor.values.size:
+        raise RecordIOError(f"{where} has a label that is not a non-empty tensor")
+    return tensor.values[0]
 
 
 # -- writing --------------------------------------------------------------------------------------
