@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from skmk import ApproxKNN, StreamingKMeans
 from skmk.io import open_source, record_set
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.s3
 #: How each format is written, and the reader settings that give features and labels.
 FORMATS = {
     "recordio": {"label_size": 0, "label_column": None},
+    "recordio-sparse": {"label_size": 0, "label_column": None},
     "csv": {"label_size": 1, "label_column": None},
     "parquet": {"label_size": 0, "label_column": "label"},
     "npy": {"label_size": 0, "label_column": None},
@@ -31,14 +33,17 @@ def data():
     rng = np.random.default_rng(7)
     centers = rng.normal(scale=6, size=(4, 6))
     y = rng.integers(0, 4, 900)
-    return centers[y] + rng.normal(size=(900, 6)), y
+    X = centers[y] + rng.normal(size=(900, 6))
+    X[rng.random(X.shape) < 0.3] = 0  # zeros, so that the sparse records are sparse
+    return X, y
 
 
 def _write_shards(directory, fmt, X, y, shards=3):
     """``shards`` files of ``fmt`` in ``directory``; their names, in order."""
     directory.mkdir(parents=True, exist_ok=True)
-    if fmt == "recordio":
-        record_set(X, y, directory, shards=shards)
+    if fmt.startswith("recordio"):
+        record_set(sp.csr_matrix(X) if fmt.endswith("sparse") else X, y, directory,
+                   shards=shards)
         return sorted(p.name for p in directory.glob("*.rec"))
     names = []
     for i, rows in enumerate(np.array_split(np.arange(len(X)), shards)):
@@ -68,7 +73,7 @@ def test_fits_from_s3_shards_equal_fits_from_local_files(s3_server, tmp_path, da
     X, y = data
     names = _write_shards(tmp_path / fmt, fmt, X, y)
     url = _upload(s3_server, tmp_path / fmt, names, f"fits/{fmt}")
-    local = open_source(tmp_path / fmt, format=fmt, **FORMATS[fmt])
+    local = open_source(tmp_path / fmt, **FORMATS[fmt])
     remote = open_source(url, storage_options=s3_server.storage_options, **FORMATS[fmt])
     assert remote.files == [f"{url}{name}" for name in names]
 
@@ -142,6 +147,8 @@ def test_missing_bucket_key_and_empty_prefix_are_named(s3_server, tmp_path, data
     with pytest.raises(FileNotFoundError, match="no bucket 'skmk-no-such-bucket'.*"
                                                 r"s3://skmk-no-such-bucket/train/"):
         open_source("s3://skmk-no-such-bucket/train/", storage_options=options)
+    with pytest.raises(FileNotFoundError, match="no bucket 'skmk-no-such-bucket'"):
+        StreamingKMeans().fit(open_source("s3://skmk-no-such-bucket", storage_options=options))
     missing = s3_server.url("errors/missing.rec")
     with pytest.raises(FileNotFoundError, match=f"no such object: {missing}"):
         open_source(missing, storage_options=options)

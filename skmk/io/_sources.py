@@ -212,11 +212,11 @@ def _list_url(fs, path: str, url: str) -> list[str]:
 
 
 def _raise_missing(fs, path: str, url: str):
-    # Object stores address "bucket/key" (no leading slash): say whether the bucket itself is
-    # missing, which is the likelier mistake, or only the key or prefix.
+    # Object stores (s3fs, gcsfs, adlfs: the filesystems with ``split_path``) address
+    # "bucket/key": say whether the bucket itself is missing, the likelier mistake, or only
+    # the key or prefix.
     bucket = path.split("/", 1)[0]
-    if not path.startswith("/") and bucket and bucket != path.rstrip("/") \
-            and not fs.exists(bucket):
+    if hasattr(fs, "split_path") and bucket and not fs.exists(bucket):
         raise FileNotFoundError(f"no bucket {bucket!r} (reading {url})")
     if url.endswith("/"):
         raise FileNotFoundError(f"no objects under the prefix {url}")
