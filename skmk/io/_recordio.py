@@ -401,13 +401,13 @@ def _batches_slow(stream, name, batch_size, *, offset=0, number=0, n_features=No
         labels.append(_label(label, labelled, name, number, offset))
         labelled = labels[-1] is not None
         if len(rows) == batch_size:
-            yield _assemble(rows, labels, n_features, sparse, name)
+            yield _assemble(rows, labels, n_features, sparse)
             rows, labels = [], []
     if rows:
-        yield _assemble(rows, labels, n_features, sparse, name)
+        yield _assemble(rows, labels, n_features, sparse)
 
 
-def _assemble(rows, labels, n_features, sparse, name) -> Batch:
+def _assemble(rows, labels, n_features, sparse) -> Batch:
     dtype = np.result_type(*(row.values.dtype for row in rows))
     if dtype == np.int32:
         dtype = np.dtype(np.float64)
