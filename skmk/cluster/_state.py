@@ -20,8 +20,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .._bounded_search import LowRankBound
 from .._kernels import (
     accumulate_weighted_sums,
+    bounded_nearest,
     kmeans_plusplus,
     nearest_centers,
     row_sq_norms,
@@ -42,6 +44,16 @@ FIRST_TENTATIVE_TRIALS = 3
 #: Measured on Fashion-MNIST at k=100: 0 (no boundary cells) 1.37 % above scikit-learn's SSD,
 #: 0.1 and 0.3 both 0.8 %, 0.1 with fewer cells (docs/kmeans.md).
 BOUNDARY_MARGIN = 0.1
+#: Dense rows find their nearest extra centers by the exact low-rank bounded search
+#: (``skmk/_bounded_search.py``) when there are at least this many centers in at least this
+#: many dimensions: a PCA basis of ``BOUNDED_COMPONENTS`` directions, fitted on the first batch,
+#: bounds every row–center distance, and only a handful per row are computed in full
+#: (Fashion-MNIST, 1,000 extra centers: about 7 of 1,000). The assignments are the same.
+BOUNDED_MIN_CENTERS = 200
+BOUNDED_MIN_DIM = 128
+BOUNDED_COMPONENTS = 32
+#: The tentative centers' top-two search shares the batch's low-rank coordinates from this k.
+BOUNDED_MIN_TENTATIVE = 32
 
 
 class KMeansState(StreamingState):
@@ -100,6 +112,7 @@ class KMeansState(StreamingState):
         # are used, and avoids the copy-on-grow peak.
         self._cells = _Cells(self.n_features, self.dtype, capacity=16 * max(self.n_extra, 1))
         self._pending: list[Batch] = []  # rows held until n_extra of them can seed the centers
+        self._bound: LowRankBound | None = None  # see BOUNDED_MIN_CENTERS
 
     # -- initialize ------------------------------------------------------------------------------
 
@@ -122,6 +135,11 @@ class KMeansState(StreamingState):
                                             replace=positive.size < self.n_extra)
             centers = X[np.sort(rows)]
         self.centers = np.ascontiguousarray(centers, dtype=self.dtype)
+        if (not sp.issparse(batch.X) and self.n_features >= BOUNDED_MIN_DIM
+                and self.n_extra >= BOUNDED_MIN_CENTERS):
+            # Its own seed: the basis changes only speed (the search is exact), so it must not
+            # draw from the state's random stream and change the clustering.
+            self._bound = LowRankBound.fit(X, BOUNDED_COMPONENTS, np.random.RandomState(0))
 
     # -- update ----------------------------------------------------------------------------------
 
@@ -144,13 +162,17 @@ class KMeansState(StreamingState):
             decay = 0.5 ** (batch.n_rows / self.half_life)
             self.weights *= decay
             self._cells.scale(decay)
-        groups, sq_distances = nearest_centers(X, self.centers)
+        coordinates = None
+        if self._bound is not None and not sp.issparse(X):
+            X = np.ascontiguousarray(X, dtype=self.dtype)
+            coordinates = self._bound.coordinates(X)
+        groups, sq_distances = self._nearest_extra_centers(X, coordinates)
         # For progress lines: the batch's mean squared distance to the extra centers.
         self.progress_metric = ("batch msd", float(
             np.dot(weight.astype(np.float64), sq_distances) / max(float(weight.sum()), 1e-300)))
         if self.tentative is None:
             self.tentative = self._first_tentative_centers(X, weight, groups)
-        clusters = self._tentative_cells(X)
+        clusters = self._tentative_cells(X, coordinates)
         n_sub = self.k * (self.k + 1)
 
         # Rows of this batch summed per (extra center, tentative cluster) cell. Local keys are
@@ -181,13 +203,33 @@ class KMeansState(StreamingState):
         self._reseed_starved(X, weight, sq_distances)
         self._refresh_tentative()
 
-    def _tentative_cells(self, X) -> np.ndarray:
+    def _nearest(self, X, coordinates, centers, n_nearest):
+        """The ``n_nearest`` nearest of ``centers`` for each row, by the bounded search:
+        squared distances and indices, each of shape (n_rows, n_nearest)."""
+        low, sq = coordinates
+        centers_low, centers_sq = self._bound.coordinates(centers)
+        sq_distances, indices, _ = bounded_nearest(X, low, sq, centers, centers_low,
+                                                   centers_sq, n_nearest, self._bound.slack)
+        return sq_distances, indices
+
+    def _nearest_extra_centers(self, X, coordinates) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest extra center of each row (int32) and the squared distance to it."""
+        if coordinates is None:
+            return nearest_centers(X, self.centers)
+        sq_distances, indices = self._nearest(X, coordinates, self.centers, 1)
+        return indices[:, 0], sq_distances[:, 0]
+
+    def _tentative_cells(self, X, coordinates=None) -> np.ndarray:
         """Sub-cell of each row: its nearest tentative center, plus the runner-up for rows near
         the boundary between the two (squared distances within ``BOUNDARY_MARGIN``), so that
         rows on either side of a boundary that may still move are kept apart."""
         if self.tentative is None or self.k == 1:
             return np.zeros(X.shape[0], dtype=np.int64)
-        nearest, runner_up, d1, d2 = two_nearest_centers(X, self.tentative)
+        if coordinates is not None and self.k >= BOUNDED_MIN_TENTATIVE:
+            sq_distances, indices = self._nearest(X, coordinates, self.tentative, 2)
+            (d1, d2), (nearest, runner_up) = sq_distances.T, indices.T
+        else:
+            nearest, runner_up, d1, d2 = two_nearest_centers(X, self.tentative)
         near = (d2 - d1) < BOUNDARY_MARGIN * np.maximum(d1, 1e-12)
         return nearest.astype(np.int64) * (self.k + 1) + np.where(near, runner_up + 1, 0)
 
@@ -269,6 +311,7 @@ class KMeansState(StreamingState):
         merged._next_group_id = shift + other._next_group_id
         merged._cells = self._cells.union(other._cells, key_shift=shift * self.k * (self.k + 1))
         merged._pending = self._pending + other._pending
+        merged._bound = self._bound if self._bound is not None else other._bound
         merged.n_seen = self.n_seen + other.n_seen
         merged.n_reseeded = self.n_reseeded + other.n_reseeded
         merged._n_batches = self._n_batches + other._n_batches
