@@ -90,11 +90,12 @@ def test_more_neighbours_than_a_tile_and_empty_queries():
 
 @pytest.fixture(scope="module")
 def images():
-    """Image-like data large enough for the accelerator: 6,000 rows of 300 features."""
+    """Image-like data large enough for the accelerator: 9,000 rows of 300 features, and
+    enough queries (1,200) for it to build its bound."""
     rng = np.random.default_rng(5)
-    X = low_rank_data(6500, 300, 40, rng, np.float32)
+    X = low_rank_data(10200, 300, 40, rng, np.float32)
     y = rng.integers(0, 4, X.shape[0])
-    return X[:6000], y[:6000], X[6000:]
+    return X[:9000], y[:9000], X[9000:]
 
 
 @pytest.mark.parametrize("metric", ["L2", "COSINE"])
@@ -111,13 +112,24 @@ def test_flat_search_equals_faiss(images, metric):
     np.testing.assert_array_equal(accelerated.predict(queries), plain.predict(queries))
 
 
+def test_flat_search_waits_for_enough_queries(images):
+    X, y, queries = images
+    knn = ApproxKNN(k=5, random_state=0).fit(X, y)
+    knn.kneighbors(queries[:100])
+    assert knn._flat_search_._search is None  # faiss answered: too few queries to pay
+    knn.kneighbors(queries)
+    assert knn._flat_search_._search is not None
+
+
 def test_flat_search_steps_aside_on_structureless_data():
     rng = np.random.default_rng(6)
-    X = rng.standard_normal((5000, 300)).astype(np.float32)
-    knn = ApproxKNN(k=3).fit(X, rng.integers(0, 2, 5000))
-    plain = ApproxKNN(k=3).fit(X, rng.integers(0, 2, 5000))
+    X = rng.standard_normal((9000, 300)).astype(np.float32)
+    y = rng.integers(0, 2, 9000)
+    knn = ApproxKNN(k=3).fit(X, y)
+    plain = ApproxKNN(k=3).fit(X, y)
     plain._flat_search_.enabled = False
-    np.testing.assert_array_equal(knn.kneighbors(X[:100])[1], plain.kneighbors(X[:100])[1])
+    queries = X[:1000] + 0.1
+    np.testing.assert_array_equal(knn.kneighbors(queries)[1], plain.kneighbors(queries)[1])
     assert not knn._flat_search_.enabled
 
 
@@ -125,7 +137,7 @@ def test_flat_search_only_where_it_pays(images):
     X, y, _ = images
     assert ApproxKNN(index_type="faiss.IVFFlat").fit(X, y)._flat_search_ is None
     assert ApproxKNN(index_metric="INNER_PRODUCT").fit(X, y)._flat_search_ is None
-    assert ApproxKNN().fit(X[:1000], y[:1000])._flat_search_ is None  # few rows
+    assert ApproxKNN().fit(X[:5000], y[:5000])._flat_search_ is None  # few rows
     assert ApproxKNN().fit(X[:, :100], y)._flat_search_ is None  # low dimension
 
 

@@ -7,9 +7,11 @@ would compute nearly all of them, slower than faiss. So the accelerator decides 
 the first queries it answers tell how much the bound prunes, and if it prunes too little it
 steps aside for good and faiss answers everything.
 
-The bound is built on the first search (a PCA of a few thousand rows and the low-rank
-coordinates of every indexed row, about 4 % of the index's memory), so ``fit`` costs what
-building the faiss index costs. Pickling drops it; it is rebuilt on the next search.
+The bound is built once enough queries have come to pay for it (a PCA of a few thousand rows
+and the low-rank coordinates of every indexed row, about 4 % of the index's memory, costs
+about as much as searching a few hundred queries with faiss), so ``fit`` costs what building
+the faiss index costs and a model that answers a handful of queries never builds it. Pickling
+drops it; it is rebuilt when queries come again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from .._bounded_search import BoundedSearch, LowRankBound
 
 #: Only worth it in high dimension with many rows: below these, faiss's GEMM is already cheap.
 MIN_DIM = 256
-MIN_ROWS = 4096
+MIN_ROWS = 8192
+#: Queries (over all calls) before the bound is built: the build costs about what faiss
+#: spends on a few hundred queries, and from then on each query costs a fraction.
+BUILD_AFTER_QUERIES = 1000
 #: Basis size: on Fashion-MNIST (784 dims), 128 directions leave ~280 exact distances per query
 #: of 60,000 rows; 64 leave ~720 and 192 ~140 at a larger GEMM (docs/knn.md).
 N_COMPONENTS = 128
@@ -51,6 +56,7 @@ class FlatSearchAccelerator:
         self.enabled = True
         self._search: BoundedSearch | None = None
         self._probed = False
+        self._queries_seen = 0
         self._lock = threading.Lock()
 
     @staticmethod
@@ -75,6 +81,9 @@ class FlatSearchAccelerator:
         int64 — or None when faiss should answer.
         """
         if not self.enabled:
+            return None
+        self._queries_seen += queries.shape[0]
+        if self._search is None and self._queries_seen < BUILD_AFTER_QUERIES:
             return None
         search = self._bounded(index)
         if not self._probed:
