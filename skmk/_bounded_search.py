@@ -17,7 +17,7 @@ import numpy as np
 
 from ._kernels import bounded_nearest, low_rank_coordinates
 
-__all__ = ["BoundedSearch", "LowRankBound"]
+__all__ = ["BoundedSearch", "LowRankBound", "NearestCenter"]
 
 #: Rows of the base the PCA basis is fitted on; more hardly changes the top directions.
 BASIS_ROWS = 4096
@@ -115,3 +115,31 @@ class BoundedSearch:
         sq_distances, indices, self.n_evaluated = bounded_nearest(
             Q, low, sq, self.base, self.base_low, self.base_sq, n_neighbors, self.bound.slack)
         return sq_distances, indices
+
+
+class NearestCenter:
+    """Nearest of a changing set of centers, for a fixed set of rows (Lloyd's iterations).
+
+    The rows' low-rank coordinates are computed once; each call bounds them against the new
+    centers' coordinates and computes only the few exact distances the bound cannot rule out.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, n_features), float32 or float64
+    bound : LowRankBound
+    """
+
+    def __init__(self, rows: np.ndarray, bound: LowRankBound):
+        self.rows = np.ascontiguousarray(rows)
+        self.bound = bound.astype(self.rows.dtype)
+        self.rows_low, self.rows_sq = self.bound.coordinates(self.rows)
+
+    def __call__(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest center of each row (int32, ties to the lower index) and the squared
+        distance to it, both of shape (n_rows,)."""
+        centers = np.ascontiguousarray(centers, dtype=self.rows.dtype)
+        centers_low, centers_sq = self.bound.coordinates(centers)
+        sq_distances, indices, _ = bounded_nearest(
+            self.rows, self.rows_low, self.rows_sq, centers, centers_low, centers_sq, 1,
+            self.bound.slack)
+        return indices[:, 0], sq_distances[:, 0]

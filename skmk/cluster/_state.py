@@ -30,7 +30,7 @@ from .._kernels import (
     two_nearest_centers,
 )
 from .._streaming import Batch, StreamingState
-from ._lloyd import lloyd_trial, weighted_lloyd
+from ._lloyd import assigner, lloyd_trial, weighted_lloyd
 
 #: A center whose weight falls below this fraction of the mean center weight has stopped
 #: receiving points (or decayed away) and is re-seeded; see ``KMeansState._reseed_starved``.
@@ -52,7 +52,8 @@ BOUNDARY_MARGIN = 0.1
 BOUNDED_MIN_CENTERS = 200
 BOUNDED_MIN_DIM = 128
 BOUNDED_COMPONENTS = 32
-#: The tentative centers' top-two search shares the batch's low-rank coordinates from this k.
+#: From this many final (or tentative) centers on, the local Lloyd's iterations and the
+#: tentative centers' top-two search use the bound too.
 BOUNDED_MIN_TENTATIVE = 32
 
 
@@ -203,6 +204,10 @@ class KMeansState(StreamingState):
         self._reseed_starved(X, weight, sq_distances)
         self._refresh_tentative()
 
+    def bound_for(self, k: int) -> LowRankBound | None:
+        """The low-rank bound, if assigning to ``k`` centers should use it (else None)."""
+        return self._bound if k >= BOUNDED_MIN_TENTATIVE else None
+
     def _nearest(self, X, coordinates, centers, n_nearest):
         """The ``n_nearest`` nearest of ``centers`` for each row, by the bounded search:
         squared distances and indices, each of shape (n_rows, n_nearest)."""
@@ -225,7 +230,7 @@ class KMeansState(StreamingState):
         rows on either side of a boundary that may still move are kept apart."""
         if self.tentative is None or self.k == 1:
             return np.zeros(X.shape[0], dtype=np.int64)
-        if coordinates is not None and self.k >= BOUNDED_MIN_TENTATIVE:
+        if coordinates is not None and self.bound_for(self.k) is not None:
             sq_distances, indices = self._nearest(X, coordinates, self.tentative, 2)
             (d1, d2), (nearest, runner_up) = sq_distances.T, indices.T
         else:
@@ -242,7 +247,8 @@ class KMeansState(StreamingState):
         points = (sums[filled] / group_weight[filled, None]).astype(self.dtype)
         return weighted_lloyd(points, group_weight[filled], self.k, init_method="kmeans++",
                               max_iter=50, tol=1e-4, n_trials=FIRST_TENTATIVE_TRIALS,
-                              random_state=self.random_state).centers
+                              random_state=self.random_state,
+                              bound=self.bound_for(self.k)).centers
 
     def _refresh_tentative(self) -> None:
         """A few warm Lloyd iterations on the coreset, after each of the first batches and then
@@ -256,7 +262,8 @@ class KMeansState(StreamingState):
         if self.tentative is None or points.shape[0] < self.k:
             return
         self.tentative = lloyd_trial(points, weights.astype(self.dtype), self.tentative,
-                                     TENTATIVE_REFRESH_ITER, 1e-4)[0]
+                                     TENTATIVE_REFRESH_ITER, 1e-4,
+                                     assigner(points, self.bound_for(self.k)))[0]
 
     def _reseed_starved(self, X, weight, sq_distances) -> None:
         """Move extra centers that stopped receiving points to poorly covered rows.
@@ -320,7 +327,8 @@ class KMeansState(StreamingState):
         if points.shape[0] >= self.k:
             merged.tentative = weighted_lloyd(points, weights, self.k, init_method="kmeans++",
                                               max_iter=50, tol=1e-4, n_trials=1,
-                                              random_state=self.random_state).centers
+                                              random_state=self.random_state,
+                                              bound=merged.bound_for(self.k)).centers
         return merged
 
     # -- finalize support ------------------------------------------------------------------------

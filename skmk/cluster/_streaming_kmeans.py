@@ -343,7 +343,7 @@ class StreamingKMeans(
         result = weighted_lloyd(
             points, weights, self.k, init_method=self.local_init_method,
             max_iter=self.max_iterations, tol=self.tol, n_trials=n_trials,
-            random_state=random_state, warm_start=warm_start,
+            random_state=random_state, warm_start=warm_start, bound=state.bound_for(self.k),
         )
         return {
             "cluster_centers_": result.centers,
