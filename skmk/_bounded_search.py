@@ -47,25 +47,27 @@ class LowRankBound:
         self.slack = float(u * (2 * (m + 1) + d / 4 + 64))
 
     @classmethod
-    def fit(cls, X: np.ndarray, n_components: int, random_state: np.random.RandomState,
-            ) -> LowRankBound:
+    def fit(cls, X: np.ndarray, n_components: int, random_state: np.random.RandomState, *,
+            max_rows: int = BASIS_ROWS) -> LowRankBound:
         """The top ``n_components`` principal directions of (a sample of) X.
 
-        A randomized range finder with one power iteration on at most ``BASIS_ROWS`` rows: the
+        A randomized range finder with one power iteration on at most ``max_rows`` rows. The
         bound stays valid for any orthonormal basis, so an approximate PCA costs only a little
-        tightness.
+        tightness: the range finding runs in X's dtype, and only the final small SVD, which
+        makes the rows orthonormal, in float64.
         """
         dtype = np.float32 if X.dtype == np.float32 else np.float64
-        if X.shape[0] > BASIS_ROWS:
-            X = X[np.sort(random_state.choice(X.shape[0], BASIS_ROWS, replace=False))]
-        X = np.asarray(X, dtype=np.float64)
-        mean = X.mean(axis=0)
-        centered = X - mean
+        if X.shape[0] > max_rows:
+            X = X[np.sort(random_state.choice(X.shape[0], max_rows, replace=False))]
+        X = np.asarray(X, dtype=dtype)
+        mean = X.mean(axis=0, dtype=np.float64)
+        centered = X - mean.astype(dtype)
         n_components = min(n_components, *centered.shape)
-        sketch = centered @ random_state.standard_normal((X.shape[1], n_components + 8))
-        sketch = np.linalg.qr(centered @ (centered.T @ sketch))[0]
-        _, _, vt = np.linalg.svd(sketch.T @ centered, full_matrices=False)
-        return cls(np.ascontiguousarray(vt[:n_components]), mean).astype(dtype)
+        gaussian = random_state.standard_normal((X.shape[1], n_components + 8)).astype(dtype)
+        sketch = np.linalg.qr(centered @ (centered.T @ (centered @ gaussian)))[0]
+        small = (sketch.T @ centered).astype(np.float64)
+        _, _, vt = np.linalg.svd(small, full_matrices=False)
+        return cls(np.ascontiguousarray(vt[:n_components], dtype=dtype), mean.astype(dtype))
 
     def astype(self, dtype) -> LowRankBound:
         return LowRankBound(self.components.astype(dtype), self.mean.astype(dtype))

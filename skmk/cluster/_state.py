@@ -52,6 +52,7 @@ BOUNDARY_MARGIN = 0.1
 BOUNDED_MIN_CENTERS = 200
 BOUNDED_MIN_DIM = 128
 BOUNDED_COMPONENTS = 32
+BOUNDED_BASIS_ROWS = 2048
 #: From this many final (or tentative) centers on, the local Lloyd's iterations and the
 #: tentative centers' top-two search use the bound too.
 BOUNDED_MIN_TENTATIVE = 32
@@ -140,7 +141,8 @@ class KMeansState(StreamingState):
                 and self.n_extra >= BOUNDED_MIN_CENTERS):
             # Its own seed: the basis changes only speed (the search is exact), so it must not
             # draw from the state's random stream and change the clustering.
-            self._bound = LowRankBound.fit(X, BOUNDED_COMPONENTS, np.random.RandomState(0))
+            self._bound = LowRankBound.fit(X, BOUNDED_COMPONENTS, np.random.RandomState(0),
+                                           max_rows=BOUNDED_BASIS_ROWS)
 
     # -- update ----------------------------------------------------------------------------------
 
