@@ -71,10 +71,16 @@ def test_decode_sparse_json_rows():
     np.testing.assert_array_equal(X.toarray(), [[0, 2, 0, 5], [1, 0, 0, 1]])
 
 
-def test_decode_large_csv_matches_numpy():
-    X = np.random.default_rng(0).random((300, 7))
+@pytest.mark.parametrize("n_rows", [300, 5000], ids=["line parser", "pandas parser"])
+def test_decode_csv_matches_numpy(n_rows):
+    X = np.random.default_rng(0).random((n_rows, 7))
     body = "\n".join(",".join(map(repr, row)) for row in X.tolist()).encode()
-    np.testing.assert_array_equal(codec.decode(body, "text/csv"), X)
+    np.testing.assert_array_equal(codec.decode(body, "text/csv", max_bytes=None), X)
+    for bad, fragment in ((body + b"\n1,2", f"line {n_rows + 1} has 2 columns"),
+                          (body.replace(b",", b",x", 1), "is not a number"),
+                          (body.replace(b"\n", b"\n1,2,3,4,5,6,7,8\n", 1), "line 2 has 8")):
+        with pytest.raises(codec.CodecError, match=fragment):
+            codec.decode(bad, "text/csv", max_bytes=None)
 
 
 @pytest.mark.parametrize("body, content_type, fragment", [
