@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -249,18 +251,43 @@ def test_update_serves_the_new_model_then_delete_stops_it(serve_cluster):
     assert not endpoint.ping()
 
 
+def _listening_addresses(pids: set[int]) -> list[str]:
+    """Hex local addresses (as /proc/net/tcp* writes them) of sockets the pids listen on."""
+    inodes = set()
+    for pid in pids:
+        fd_dir = Path(f"/proc/{pid}/fd")
+        try:
+            links = [os.readlink(fd) for fd in fd_dir.iterdir()]
+        except OSError:  # gone, or not ours to read
+            continue
+        inodes.update(link[8:-1] for link in links if link.startswith("socket:["))
+    addresses = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                addresses.append(fields[1].split(":")[0])
+    return addresses
+
+
+#: 127.0.0.1 in /proc/net/tcp, and ::1 and ::ffff:127.0.0.1 in /proc/net/tcp6.
+_LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000",
+                 "0000000000000000FFFF00000100007F"}
+
+
 def test_nothing_listens_beyond_loopback(kmeans, serve_cluster):
     """The head's processes (Serve's proxy, the replicas' gRPC servers, ...) bind loopback."""
-    import subprocess
+    session = serve_cluster.process.pid  # the head was started in a session of its own
+    pids = {int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()
+            and _session_of(entry.name) == session}
+    addresses = _listening_addresses(pids)
+    assert addresses
+    assert set(addresses) <= _LOOPBACK_HEX, sorted(set(addresses) - _LOOPBACK_HEX)
 
-    session = str(serve_cluster.process.pid)  # started in a session of its own
-    pids = {pid for pid, sid in (line.split() for line in subprocess.run(
-        ["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout.splitlines())
-        if sid == session}
-    listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
-    ours = [line for line in listening.splitlines()
-            if any(f"pid={pid}," in line for pid in pids)]
-    assert ours
-    wide = [line for line in ours
-            if not line.split()[3].startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:"))]
-    assert not wide, wide
+
+def _session_of(pid: str) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[3])  # after "pid (comm)": state ppid pgrp sid
