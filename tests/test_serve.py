@@ -255,12 +255,17 @@ def _listening_addresses(pids: set[int]) -> list[str]:
     """Hex local addresses (as /proc/net/tcp* writes them) of sockets the pids listen on."""
     inodes = set()
     for pid in pids:
-        fd_dir = Path(f"/proc/{pid}/fd")
         try:
-            links = [os.readlink(fd) for fd in fd_dir.iterdir()]
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
         except OSError:  # gone, or not ours to read
             continue
-        inodes.update(link[8:-1] for link in links if link.startswith("socket:["))
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:  # closed meanwhile
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
     addresses = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
