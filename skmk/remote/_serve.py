@@ -10,7 +10,6 @@ one kernel call, so the model's cost per request is a slice of one call, not a c
 from __future__ import annotations
 
 import hmac
-import logging
 import pickle
 
 from ray import serve
@@ -19,8 +18,6 @@ from starlette.responses import Response
 
 from . import _codec
 from ._predictor import Predictor, as_batch
-
-logger = logging.getLogger("ray.serve")
 
 #: Requests with more rows than this are predicted on their own, outside the batch queue:
 #: batching buys nothing once a request fills a kernel call by itself.
