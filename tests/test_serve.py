@@ -251,6 +251,13 @@ def test_update_serves_the_new_model_then_delete_stops_it(serve_cluster):
     assert not endpoint.ping()
 
 
+def test_an_unfitted_model_is_refused_before_anything_starts():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        StreamingKMeans(k=3).deploy("never")
+
+
 def _listening_addresses(pids: set[int]) -> list[str]:
     """Hex local addresses (as /proc/net/tcp* writes them) of sockets the pids listen on."""
     inodes = set()

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _codec
+from ._predictor import Predictor
 
 #: Serve's HTTP proxy binds here unless the caller says otherwise: never every interface.
 DEFAULT_HOST = "127.0.0.1"
@@ -106,6 +107,7 @@ def deploy(model, *, name: str = "skmk", num_replicas: int = 1, autoscaling: dic
     -------
     endpoint : Endpoint
     """
+    Predictor(model)  # an unfitted or unservable model fails here, not in a replica's retries
     ray = _connect(address)
     from ray import serve
 
@@ -254,6 +256,7 @@ class Endpoint:
     def update(self, model) -> Endpoint:
         """Serve ``model`` instead, under the same name and URL (Serve rolls the replicas)."""
         self._require_deployment("update")
+        Predictor(model)
         _connect(self._address)
         _run(self.name, self._route_prefix, model, self._options)
         self._describe(model)
