@@ -24,6 +24,7 @@ from .._kernels._threads import single_threaded_blas
 from .._streaming import Batch, Progress, atomic_fit, commit_fitted, run_updates
 from ..io import is_source, iter_array_batches, open_source
 from ..io._arrays import results_per_batch, validated_batches
+from ..remote._deploy_mixin import DeployMixin
 from ._lloyd import weighted_lloyd
 from ._state import KMeansState
 
@@ -52,7 +53,8 @@ def resolve_num_trials(num_trials, *, warm_start: bool) -> int:
 
 
 class StreamingKMeans(
-    HyperparameterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,
+    DeployMixin, HyperparameterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+    ClusterMixin,
     BaseEstimator,
 ):
     """SageMaker's streaming k-means: one pass with extra centers, then a local Lloyd's.

@@ -19,6 +19,7 @@ from .._hyperparams import Hyperparameter, HyperparameterMixin
 from .._streaming import Batch, Progress, atomic_fit, commit_fitted, run_updates
 from ..io import is_source, iter_array_batches, open_source
 from ..io._arrays import results_per_batch, validated_batches
+from ..remote._deploy_mixin import DeployMixin
 from . import _faiss_index
 from ._faiss_index import ALLOWED_PQ_M
 from ._flat_search import FlatSearchAccelerator
@@ -29,7 +30,7 @@ from ._reservoir import ReservoirState
 DEFAULT_SAMPLE_SIZE = 10_000_000
 
 
-class ApproxKNN(HyperparameterMixin, BaseEstimator):
+class ApproxKNN(DeployMixin, HyperparameterMixin, BaseEstimator):
     """SageMaker's k-nearest-neighbours: a uniform sample indexed by faiss.
 
     ``fit`` streams the data once, keeping a uniform reservoir sample of ``sample_size`` rows
