@@ -390,3 +390,21 @@ def test_bounded_assignment_gives_the_same_model(monkeypatch, float_dtype):
     np.testing.assert_allclose(bounded.cluster_centers_, plain.cluster_centers_, rtol=1e-5,
                                atol=1e-5)
     np.testing.assert_allclose(bounded.inertia_, plain.inertia_, rtol=1e-6)
+
+
+def test_bounded_local_lloyd_gives_the_same_centers(float_dtype):
+    """Local Lloyd's with the low-rank bound assigns exactly as with the GEMM kernel."""
+    from skmk._bounded_search import LowRankBound
+
+    rng = np.random.default_rng(1)
+    basis = rng.standard_normal((10, 150))
+    points = (rng.standard_normal((2000, 10)) @ basis
+              + 0.05 * rng.standard_normal((2000, 150))).astype(float_dtype)
+    weights = rng.uniform(0.5, 2.0, 2000)
+    bound = LowRankBound.fit(points, 12, np.random.RandomState(0))
+    results = [weighted_lloyd(points, weights, 30, init_method="kmeans++", max_iter=50,
+                              tol=1e-6, n_trials=2, random_state=np.random.RandomState(0),
+                              bound=b) for b in (bound, None)]
+    np.testing.assert_allclose(results[0].centers, results[1].centers, rtol=1e-4, atol=1e-4)
+    assert results[0].n_iter == results[1].n_iter
+    np.testing.assert_allclose(results[0].loss, results[1].loss, rtol=1e-5)
