@@ -22,6 +22,7 @@ __all__ = [
     "fwht_rows",
     "kmeans_plusplus",
     "low_rank_coordinates",
+    "merge_into_means",
     "nearest_centers",
     "openmp_enabled",
     "row_sq_norms",
@@ -297,6 +298,25 @@ def kmeans_plusplus(
     _kmeans.kmeans_plusplus(X, np.ascontiguousarray(sample_weight, dtype=X.dtype), n_clusters,
                             n_local_trials, uniforms, centers, indices)
     return centers, indices
+
+
+def merge_into_means(means: np.ndarray, slots: np.ndarray, old_weights: np.ndarray,
+                     sums: np.ndarray, totals: np.ndarray, *,
+                     n_threads: int | None = None) -> None:
+    """Fold weighted sums into running means in place (see ``_kmeans.merge_into_means``).
+
+    Parameters
+    ----------
+    means : ndarray of shape (n_slots, n_features), float32 or float64, C-contiguous
+    slots : ndarray of shape (n,), distinct rows of ``means``
+    old_weights, totals : ndarray of shape (n,), float64; totals > 0
+    sums : ndarray of shape (n, n_features), float64
+    """
+    n_threads = _threads_for(slots.shape[0] * means.shape[1] * 4, n_threads)
+    _kmeans.merge_into_means(means, np.ascontiguousarray(slots, dtype=np.int64),
+                             np.ascontiguousarray(old_weights, dtype=np.float64),
+                             np.ascontiguousarray(sums, dtype=np.float64),
+                             np.ascontiguousarray(totals, dtype=np.float64), n_threads)
 
 
 def low_rank_coordinates(

@@ -25,6 +25,7 @@ from .._kernels import (
     accumulate_weighted_sums,
     bounded_nearest,
     kmeans_plusplus,
+    merge_into_means,
     nearest_centers,
     row_sq_norms,
     two_nearest_centers,
@@ -402,11 +403,12 @@ class _Cells:
         old_weight = self.weights[slots]
         total = old_weight + weights
         filled = total > 0
-        slots, old_weight, total = slots[filled], old_weight[filled], total[filled]
-        mean = (old_weight[:, None] * self.means[slots] + sums[filled]) / total[:, None]
-        self.means[slots] = mean
+        if not filled.all():
+            slots, old_weight, total, sums = (slots[filled], old_weight[filled],
+                                              total[filled], sums[filled])
+        merge_into_means(self.means, slots, old_weight, sums, total)
         self.weights[slots] = total
-        self.sq_norms[slots] += sq_norms[filled]
+        self.sq_norms[slots] += sq_norms if filled.all() else sq_norms[filled]
 
     def _grow(self, size: int) -> None:
         capacity = self.weights.size
