@@ -25,6 +25,7 @@ from .._streaming import Batch, Progress, atomic_fit, commit_fitted, run_updates
 from ..io import is_source, iter_array_batches
 from ..io._arrays import results_per_batch, validated_batches
 from ..io._sources import source_for_estimator
+from ..remote._deploy_mixin import DeployMixin
 from ._lloyd import weighted_lloyd
 from ._state import KMeansState
 
@@ -53,7 +54,8 @@ def resolve_num_trials(num_trials, *, warm_start: bool) -> int:
 
 
 class StreamingKMeans(
-    HyperparameterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,
+    DeployMixin, HyperparameterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+    ClusterMixin,
     BaseEstimator,
 ):
     """SageMaker's streaming k-means: one pass with extra centers, then a local Lloyd's.
@@ -345,7 +347,7 @@ class StreamingKMeans(
         result = weighted_lloyd(
             points, weights, self.k, init_method=self.local_init_method,
             max_iter=self.max_iterations, tol=self.tol, n_trials=n_trials,
-            random_state=random_state, warm_start=warm_start,
+            random_state=random_state, warm_start=warm_start, bound=state.bound_for(self.k),
         )
         return {
             "cluster_centers_": result.centers,

@@ -273,13 +273,13 @@ def _layout(payload: bytes) -> _Layout | None:
     return _Layout(field, tensor.values.dtype, tensor.values.size, False, labelled)
 
 
-def _batches(stream, name, batch_size):
+def _batches(stream, name, batch_size, chunk=_CHUNK):
     """Files of one layout, dense or sparse, go through the compiled decoder; anything else
     (and the rest of a file from the first record that differs) through the Python decoder."""
     if sys.byteorder != "little":
         yield from _batches_slow(stream, name, batch_size)
         return
-    window = _Window(stream)
+    window = _Window(stream, chunk)
     layout = window.first_layout()
     if layout is None:
         yield from _batches_slow(_Prefixed(window.unread(), stream), name, batch_size)
@@ -317,9 +317,9 @@ class _Window:
     the first byte not consumed. Refills move the unconsumed tail to the front and read into
     the free space in place (no new buffer per chunk)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, chunk=_CHUNK):
         self.stream = stream
-        self.store = bytearray(_CHUNK)
+        self.store = bytearray(chunk)
         self.view = memoryview(self.store)
         self.filled = self.stream.readinto(self.view) or 0
         self.pos = 0
@@ -439,6 +439,42 @@ def _label(label: dict, labelled: bool | None, name, number, offset):
     if not isinstance(tensor, Tensor) or not tensor.values.size:
         raise RecordIOError(f"{where} has a label that is not a non-empty tensor")
     return tensor.values[0]
+
+
+#: Payloads smaller than this decode through the Python reader: setting up the compiled path
+#: (a read window, a batch buffer) costs more than it saves on a few rows.
+_SMALL_PAYLOAD = 1 << 16
+
+
+def decode_payload(body: bytes, *, name: str = "<payload>", batch_size: int = 4096) -> Batch:
+    """Every record of an in-memory RecordIO-protobuf payload (a request body) as one batch.
+
+    Parameters
+    ----------
+    body : bytes
+        Whole records, as :func:`to_bytes` writes them.
+
+    Returns
+    -------
+    batch : Batch
+        ``X`` of shape (n_records, n_features), dense or CSR as the records are; ``y`` the
+        labels or None. Raises :class:`RecordIOError` for an empty or corrupt payload.
+    """
+    stream = io.BytesIO(body)
+    if len(body) < _SMALL_PAYLOAD:
+        batches = list(_batches_slow(stream, name, batch_size))
+    else:
+        batches = list(_batches(stream, name, batch_size, chunk=min(len(body) + 8, _CHUNK)))
+    if not batches:
+        raise RecordIOError(f"{name}: no records")
+    if len(batches) == 1:
+        return batches[0]
+    labelled = all(batch.y is not None for batch in batches)
+    if any(sp.issparse(batch.X) for batch in batches):
+        X = sp.vstack([sp.csr_matrix(batch.X) for batch in batches], format="csr")
+    else:
+        X = np.vstack([batch.X for batch in batches])
+    return Batch(X, np.concatenate([batch.y for batch in batches]) if labelled else None)
 
 
 # -- writing --------------------------------------------------------------------------------------

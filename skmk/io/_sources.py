@@ -158,9 +158,9 @@ def _is_url(location: str) -> bool:
     return "://" in location
 
 
-def _resolve(location: str, storage_options: dict) -> list[str]:
+def _resolve(location: str, storage_options: dict | None = None) -> list[str]:
     if _is_url(location):
-        return _resolve_url(location, storage_options)
+        return _resolve_url(location, storage_options or {})
     path = Path(location)
     if path.suffix == ".manifest" and path.is_file():
         return _manifest(path.read_text(), str(path))

@@ -20,8 +20,10 @@ from .._streaming import Batch, Progress, atomic_fit, commit_fitted, run_updates
 from ..io import is_source, iter_array_batches
 from ..io._arrays import results_per_batch, validated_batches
 from ..io._sources import source_for_estimator
+from ..remote._deploy_mixin import DeployMixin
 from . import _faiss_index
 from ._faiss_index import ALLOWED_PQ_M
+from ._flat_search import FlatSearchAccelerator
 from ._projection import PROJECTIONS
 from ._reservoir import ReservoirState
 
@@ -29,7 +31,7 @@ from ._reservoir import ReservoirState
 DEFAULT_SAMPLE_SIZE = 10_000_000
 
 
-class ApproxKNN(HyperparameterMixin, BaseEstimator):
+class ApproxKNN(DeployMixin, HyperparameterMixin, BaseEstimator):
     """SageMaker's k-nearest-neighbours: a uniform sample indexed by faiss.
 
     ``fit`` streams the data once, keeping a uniform reservoir sample of ``sample_size`` rows
@@ -318,6 +320,9 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
             "nprobe_": nprobe,
             "pq_m_": layout.pq_m,
             "index_dim_": layout.padded_dim,
+            "_flat_search_": FlatSearchAccelerator(seed) if FlatSearchAccelerator.applies(
+                self.index_type, self.index_metric, layout.padded_dim, sample.shape[0])
+            else None,
         }
 
     # -- queries ---------------------------------------------------------------------------------
@@ -334,7 +339,15 @@ class ApproxKNN(HyperparameterMixin, BaseEstimator):
         return _faiss_index.prepare(X, self.index_metric, self.index_dim_), dtype
 
     def _search(self, X, n_neighbors: int):
+        """faiss's answer: squared distances (L2) or similarities, indices, and X's dtype."""
         vectors, dtype = self._query_vectors(X)
+        accelerator = getattr(self, "_flat_search_", None)
+        exact = accelerator and accelerator.search(self.index_, vectors, n_neighbors)
+        if exact:
+            sq_distances, indices = exact
+            # COSINE vectors are unit length: ||a - b||² = 2 - 2 cos(a, b).
+            return (sq_distances if self.index_metric == "L2" else 1 - sq_distances / 2,
+                    indices, dtype)
         similarities, indices = _faiss_index.search(self.index_, vectors, n_neighbors,
                                                     self.nprobe_)
         return similarities, indices, dtype
