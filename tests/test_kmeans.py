@@ -370,3 +370,41 @@ def test_predict_checks_feature_count(blobs):
         km.predict(X[:, :3])
     with pytest.raises(ValueError, match="8 features"):
         km.predict(sp.csr_matrix(X[:, :3]))
+
+
+def test_bounded_assignment_gives_the_same_model(monkeypatch, float_dtype):
+    """High-dimensional data with many extra centers takes the low-rank bounded search; its
+    assignments are exact, so the model equals the one from the GEMM assignment."""
+    import skmk.cluster._state as state_module
+
+    rng = np.random.default_rng(0)
+    basis = rng.standard_normal((20, 160))
+    X = (rng.standard_normal((3000, 20)) * np.linspace(4, 0.5, 20) @ basis
+         + 0.1 * rng.standard_normal((3000, 160))).astype(float_dtype)
+    bounded = StreamingKMeans(k=40, center_factor=6, mini_batch_size=500, random_state=0).fit(X)
+    assert bounded.streaming_state_._bound is not None
+    monkeypatch.setattr(state_module, "BOUNDED_MIN_CENTERS", 10**9)
+    plain = StreamingKMeans(k=40, center_factor=6, mini_batch_size=500, random_state=0).fit(X)
+    assert plain.streaming_state_._bound is None
+    np.testing.assert_array_equal(bounded.labels_, plain.labels_)
+    np.testing.assert_allclose(bounded.cluster_centers_, plain.cluster_centers_, rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(bounded.inertia_, plain.inertia_, rtol=1e-6)
+
+
+def test_bounded_local_lloyd_gives_the_same_centers(float_dtype):
+    """Local Lloyd's with the low-rank bound assigns exactly as with the GEMM kernel."""
+    from skmk._bounded_search import LowRankBound
+
+    rng = np.random.default_rng(1)
+    basis = rng.standard_normal((10, 150))
+    points = (rng.standard_normal((2000, 10)) @ basis
+              + 0.05 * rng.standard_normal((2000, 150))).astype(float_dtype)
+    weights = rng.uniform(0.5, 2.0, 2000)
+    bound = LowRankBound.fit(points, 12, np.random.RandomState(0))
+    results = [weighted_lloyd(points, weights, 30, init_method="kmeans++", max_iter=50,
+                              tol=1e-6, n_trials=2, random_state=np.random.RandomState(0),
+                              bound=b) for b in (bound, None)]
+    np.testing.assert_allclose(results[0].centers, results[1].centers, rtol=1e-4, atol=1e-4)
+    assert results[0].n_iter == results[1].n_iter
+    np.testing.assert_allclose(results[0].loss, results[1].loss, rtol=1e-5)

@@ -179,3 +179,171 @@ def test_fast_path_hands_over_to_the_python_reader(monkeypatch, rng):
     np.testing.assert_array_equal(got, np.vstack([dense, np.eye(3, 4)]))
     with pytest.raises(RecordIOError, match=r"record 6 at byte \d+ declares"):
         _read_all(to_bytes(dense) + to_bytes(dense[:1])[:-4])
+
+
+# -- the compiled sparse path ---------------------------------------------------------------------
+
+def _sparse_rows(rng, dtype, n_rows=40, width=11):
+    """A CSR matrix with empty rows (the first among them) and rows of very different density."""
+    dense = rng.standard_normal((n_rows, width)) * 50
+    dense[rng.random((n_rows, width)) < np.linspace(0.95, 0.1, n_rows)[:, None]] = 0
+    dense[[0, 5, 6, n_rows - 1]] = 0
+    return sp.csr_matrix(dense.astype(dtype))
+
+
+def _count_python_decodes(monkeypatch):
+    """Records the Python decoder decodes (the fast path's layout probe decodes the first)."""
+    from skmk.io import _recordio
+
+    calls = []
+    original = _recordio.decode_record
+    monkeypatch.setattr(_recordio, "decode_record",
+                        lambda *args: calls.append(1) or original(*args))
+    return calls
+
+
+def _assert_same_batches(got, expected):
+    assert len(got) == len(expected)
+    for ours, theirs in zip(got, expected):
+        assert sp.issparse(ours.X) and ours.X.dtype == theirs.X.dtype
+        for part in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(getattr(ours.X, part), getattr(theirs.X, part))
+        assert ours.X.shape == theirs.X.shape
+        if theirs.y is None:
+            assert ours.y is None
+        else:
+            np.testing.assert_array_equal(ours.y, theirs.y)
+
+
+@pytest.mark.parametrize("chunk", [64, 1000, 1 << 23])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+@pytest.mark.parametrize("labels", [None, "int", "float"])
+def test_sparse_fast_path_round_trips_exactly(monkeypatch, chunk, dtype, labels, rng):
+    from skmk.io import _recordio
+
+    monkeypatch.setattr(_recordio, "_CHUNK", chunk)
+    X = _sparse_rows(rng, dtype)
+    y = {None: None, "int": rng.integers(-5, 5, 40), "float": rng.random(40)}[labels]
+    data = to_bytes(X, y)
+    expected = list(_recordio._batches_slow(io.BytesIO(data), "x", 7))
+    calls = _count_python_decodes(monkeypatch)
+    batches = _read_all(data, batch_size=7)
+    assert len(calls) == 1  # every record after the first went through the compiled decoder
+    assert [b.n_rows for b in batches] == [7] * 5 + [5]
+    _assert_same_batches(batches, expected)
+    got = sp.vstack([b.X for b in batches])
+    assert got.dtype == (np.float64 if dtype == np.int32 else dtype)
+    np.testing.assert_array_equal(got.toarray(), X.toarray())
+    if y is not None:
+        np.testing.assert_array_equal(np.concatenate([b.y for b in batches]), y)
+
+
+def _sparse_record(values, keys, width, dtype=np.float32, label=None):
+    from skmk.io._protobuf import encode_record, encode_tensor
+    from skmk.io._recordio import _label_tensor, frame
+
+    tensor = encode_tensor(np.asarray(values, dtype=dtype), np.asarray(keys), (width,))
+    return frame(encode_record(tensor, None if label is None else _label_tensor(label)))
+
+
+def test_sparse_fast_path_keeps_keys_in_record_order(monkeypatch):
+    # Protobuf does not ask keys to be sorted; the row is the same whatever their order.
+    data = (_sparse_record([1.5, -2.0, 3.0], [5, 1, 3], 6)
+            + _sparse_record([], [], 6)
+            + _sparse_record([4.0, 7.0], [4, 0], 6))
+    calls = _count_python_decodes(monkeypatch)
+    (batch,) = _read_all(data)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(batch.X.indices, [5, 1, 3, 4, 0])
+    np.testing.assert_array_equal(batch.X.toarray(), [[0, -2, 0, 3, 0, 1.5],
+                                                      [0, 0, 0, 0, 0, 0],
+                                                      [7, 0, 0, 0, 4, 0]])
+
+
+def test_sparse_fast_path_reads_a_file_of_empty_rows(monkeypatch):
+    data = b"".join(_sparse_record([], [], 4, np.float64, label=i) for i in range(9))
+    calls = _count_python_decodes(monkeypatch)
+    batches = _read_all(data, batch_size=4)
+    assert len(calls) == 1 and [b.X.nnz for b in batches] == [0, 0, 0]
+    assert [b.X.shape for b in batches] == [(4, 4), (4, 4), (1, 4)]
+    np.testing.assert_array_equal(np.concatenate([b.y for b in batches]), np.arange(9))
+
+
+def test_sparse_fast_path_hands_over_mixed_rows_to_the_python_reader(monkeypatch, rng):
+    from skmk.io import _recordio
+
+    monkeypatch.setattr(_recordio, "_CHUNK", 128)
+    X = _sparse_rows(rng, np.float32, n_rows=12, width=5)
+    dense_row = np.arange(5, dtype=np.float32)[None]
+    data = to_bytes(X[:8]) + to_bytes(dense_row) + to_bytes(X[8:])
+    batches = _read_all(data, batch_size=5)
+    assert all(sp.issparse(b.X) for b in batches)
+    np.testing.assert_array_equal(sp.vstack([b.X for b in batches]).toarray(),
+                                  np.vstack([X[:8].toarray(), dense_row, X[8:].toarray()]))
+
+
+@pytest.mark.parametrize("chunk", [64, 1 << 23])
+def test_sparse_shape_and_key_errors_name_the_record_and_offset(monkeypatch, chunk):
+    from skmk.io import _recordio
+
+    monkeypatch.setattr(_recordio, "_CHUNK", chunk)
+    head = b"".join(_sparse_record([1.0], [i], 9) for i in range(3))
+    with pytest.raises(RecordIOError, match=rf"record 3 at byte {len(head)} has 10 features; "
+                                            r"earlier records have 9"):
+        _read_all(head + _sparse_record([1.0], [2], 10))
+    with pytest.raises(RecordIOError, match=rf"record 3 at byte {len(head)} has a key outside "
+                                            r"\[0, 9\)"):
+        _read_all(head + _sparse_record([1.0, 2.0], [3, 9], 9))
+
+
+def _rows_or_error(read):
+    try:
+        batches = read()
+    except RecordIOError as error:
+        return str(error)
+    X = sp.vstack([sp.csr_matrix(b.X, dtype=np.float64) for b in batches]) if batches else None
+    y = [b.y for b in batches if b.y is not None]
+    return X, (np.concatenate(y) if y else None)
+
+
+_FUZZ_X = sp.csr_matrix(np.array([[0, 3, 0, -1, 0], [0, 0, 0, 0, 0], [2, 0, 0, 0, 7],
+                                  [0, 0, 5, 0, 0], [1, 1, 0, 0, 0], [0, 0, 0, 0, 4]]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([np.float32, np.float64, np.int32]), st.booleans(),
+       st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1,
+                max_size=4))
+def test_fuzzed_sparse_files_read_as_the_python_reader_reads_them(dtype, labelled, edits):
+    # Bytes changed anywhere after the first record (which fixes the layout): the compiled path
+    # must give the rows, or the error, that the Python reader gives for the same bytes.
+    from skmk.io import _recordio
+
+    data = bytearray(to_bytes(_FUZZ_X.astype(dtype), np.arange(6) if labelled else None))
+    first = 8 + struct.unpack_from("<I", data, 4)[0]
+    first += -first % 4
+    for at, byte in edits:
+        data[first + at % (len(data) - first)] = byte
+    data = bytes(data)
+    fast = _rows_or_error(lambda: _read_all(data, batch_size=4))
+    slow = _rows_or_error(lambda: list(_recordio._batches_slow(io.BytesIO(data), "<stream>", 4)))
+    if isinstance(slow, str):
+        assert fast == slow
+    else:
+        assert not isinstance(fast, str), fast
+        assert (fast[0] is None) == (slow[0] is None)
+        if slow[0] is not None:
+            np.testing.assert_array_equal(fast[0].toarray(), slow[0].toarray())
+        np.testing.assert_array_equal(fast[1], slow[1])
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_records_without_labels_among_labelled_ones_are_named(sparse):
+    X = sp.csr_matrix(np.eye(6, 4)) if sparse else np.eye(6, 4)
+    head = to_bytes(X[:5], np.arange(5))
+    with pytest.raises(RecordIOError, match=rf"record 5 at byte {len(head)} has no label; "
+                                            "earlier records have labels"):
+        _read_all(head + to_bytes(X[5:]), batch_size=2)
+    with pytest.raises(RecordIOError, match=r"record 1 at byte \d+ has a label; earlier "
+                                            "records have none"):
+        _read_all(to_bytes(X[:1]) + to_bytes(X[1:], np.arange(5)))

@@ -153,3 +153,13 @@ def test_verbose_fit_prints_progress(tmp_path, labelled, capsys):
     assert "done: 600 rows" in capsys.readouterr().err
     StreamingKMeans(k=5, random_state=0).fit(X)
     assert capsys.readouterr().err == ""
+
+
+def test_a_source_object_is_read_in_the_estimators_mini_batches(tmp_path, labelled):
+    X, y = labelled
+    record_set(X, y, tmp_path, shards=2)
+    source = open_source(tmp_path, batch_size=7)
+    from_source = StreamingKMeans(k=5, mini_batch_size=100, random_state=0).fit(source)
+    from_path = StreamingKMeans(k=5, mini_batch_size=100, random_state=0).fit(tmp_path)
+    np.testing.assert_array_equal(from_source.cluster_centers_, from_path.cluster_centers_)
+    assert source.batch_size == 7 and source.with_batch_size(100).files == source.files

@@ -11,15 +11,21 @@ Groups:
   100,000 rows for the scaling ratio.
 * ``predict``: throughput of ``predict`` against ``KMeans.predict`` with the same centers.
 * ``tradeoff``: epochs × center_factor at k=100, quality against time.
+* ``bounded``: the exact low-rank bounded assignment on and off (same model, different
+  arithmetic) at k=10 (100 extra centers, below the default threshold of 200: "on" forces it)
+  and k=100, to show what it saves and to check the threshold.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from skmk import StreamingKMeans
 from skmk._kernels import nearest_centers
+from skmk.cluster import _state
 
 from ..datasets import load_fashion_mnist, make_blobs
 from ..harness import Case, suite
@@ -122,8 +128,35 @@ def _tradeoff_cases(ctx):
                        params={"epochs": epochs, "center_factor": factor})
 
 
+@contextlib.contextmanager
+def _bounded_from(n_extra_centers: int):
+    """Use the bounded assignment from ``n_extra_centers`` extra centers on, for one fit."""
+    default = _state.BOUNDED_MIN_CENTERS
+    _state.BOUNDED_MIN_CENTERS = n_extra_centers
+    try:
+        yield
+    finally:
+        _state.BOUNDED_MIN_CENTERS = default
+
+
+def _bounded_cases(ctx):
+    X = load_fashion_mnist(ctx.data_dir)[0]
+    if ctx.quick:
+        X = X[:6000]
+    for k in (10, 100):
+        for label, threshold in (("on", 1), ("off", 10**9)):
+            def fit(_, k=k, threshold=threshold):
+                with _bounded_from(threshold):
+                    return StreamingKMeans(k=k, random_state=0).fit(X)
+
+            yield Case(f"bounded k={k}", f"bounded assignment {label}", fit,
+                       quality=lambda km: {"ssd": km.inertia_},
+                       params={"n": X.shape[0], "k": k})
+
+
 def _cases(ctx):
     yield from _fmnist_cases(ctx)
+    yield from _bounded_cases(ctx)
     yield from _floor_cases(ctx)
     yield from _predict_cases(ctx)
     yield from _tradeoff_cases(ctx)
@@ -169,6 +202,11 @@ def _summarize(results):
     theirs = by[("predict k=100", "scikit-learn KMeans.predict")]
     speedup = theirs.median_s / ours.median_s
     row("predict throughput vs KMeans.predict", "≥ 1×", f"{speedup:.2f}×", speedup >= 1)
+    for k in (10, 100):
+        on, off = (by[(f"bounded k={k}", f"bounded assignment {s}")] for s in ("on", "off"))
+        lines.append(f"| k={k} bounded assignment on vs off | same SSD, report | "
+                     f"{off.median_s / on.median_s:.2f}× as fast, SSD "
+                     f"{on.quality['ssd'] / off.quality['ssd']:.6f}× | |")
     return lines
 
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from . import _fjlt, _kmeans
+from . import _bounded, _fjlt, _kmeans
 from ._assign import assign_dense, omp_max_threads, openmp_enabled
 from ._threads import single_threaded_blas
 
 __all__ = [
     "accumulate_weighted_sums",
+    "bounded_nearest",
     "effective_n_threads",
     "fjlt",
     "fwht_rows",
     "kmeans_plusplus",
+    "low_rank_coordinates",
+    "merge_into_means",
     "nearest_centers",
     "openmp_enabled",
     "row_sq_norms",
@@ -295,3 +298,107 @@ def kmeans_plusplus(
     _kmeans.kmeans_plusplus(X, np.ascontiguousarray(sample_weight, dtype=X.dtype), n_clusters,
                             n_local_trials, uniforms, centers, indices)
     return centers, indices
+
+
+def merge_into_means(means: np.ndarray, slots: np.ndarray, old_weights: np.ndarray,
+                     sums: np.ndarray, totals: np.ndarray, *,
+                     n_threads: int | None = None) -> None:
+    """Fold weighted sums into running means in place (see ``_kmeans.merge_into_means``).
+
+    Parameters
+    ----------
+    means : ndarray of shape (n_slots, n_features), float32 or float64, C-contiguous
+    slots : ndarray of shape (n,), distinct rows of ``means``
+    old_weights, totals : ndarray of shape (n,), float64; totals > 0
+    sums : ndarray of shape (n, n_features), float64
+    """
+    n_threads = _threads_for(slots.shape[0] * means.shape[1] * 4, n_threads)
+    _kmeans.merge_into_means(means, np.ascontiguousarray(slots, dtype=np.int64),
+                             np.ascontiguousarray(old_weights, dtype=np.float64),
+                             np.ascontiguousarray(sums, dtype=np.float64),
+                             np.ascontiguousarray(totals, dtype=np.float64), n_threads)
+
+
+def low_rank_coordinates(
+    X: np.ndarray,
+    components: np.ndarray,
+    mean: np.ndarray,
+    inflation: float,
+    *,
+    n_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows in the augmented low-rank form that ``bounded_nearest`` bounds distances with.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    components : ndarray of shape (m, n_features), X's dtype
+        Orthonormal rows (a PCA basis).
+    mean : ndarray of shape (n_features,), X's dtype
+        The center the basis was fitted around.
+    inflation : float
+        Added to the squared residual as a fraction of ``||x - mean||²``: a margin for rounding.
+
+    Returns
+    -------
+    low : ndarray of shape (n_samples, m + 1), X's dtype
+        ``[P (x - mean), r]`` with r the (inflated) norm of the residual off the basis.
+    centered_sq_norms : ndarray of shape (n_samples,), X's dtype
+        ``||x - mean||²``.
+    """
+    X = np.ascontiguousarray(X)
+    m = components.shape[0]
+    low = np.empty((X.shape[0], m + 1), dtype=X.dtype)
+    sq = np.empty(X.shape[0], dtype=X.dtype)
+    n_threads = _threads_for(X.shape[0] * m * X.shape[1], n_threads)
+    with single_threaded_blas(n_threads):
+        _bounded.project_low(X, np.ascontiguousarray(components, dtype=X.dtype),
+                             np.ascontiguousarray(mean, dtype=X.dtype), float(inflation), low,
+                             sq, n_threads, 256)
+    return low, sq
+
+
+def bounded_nearest(
+    Q: np.ndarray,
+    Q_low: np.ndarray,
+    Q_sq: np.ndarray,
+    B: np.ndarray,
+    B_low: np.ndarray,
+    B_sq: np.ndarray,
+    n_neighbors: int,
+    slack: float,
+    *,
+    n_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Exact ``n_neighbors`` nearest rows of B for each row of Q, pruned by a low-rank bound.
+
+    Parameters
+    ----------
+    Q : ndarray of shape (n_queries, n_features), float32 or float64
+    Q_low, Q_sq : the queries' ``low_rank_coordinates``
+    B : ndarray of shape (n_base, n_features), Q's dtype
+    B_low, B_sq : the base rows' ``low_rank_coordinates`` (same basis)
+    n_neighbors : int, at most n_base
+    slack : float
+        Relative allowance for rounding in the bound test (see ``skmk/_bounded_search.py``).
+
+    Returns
+    -------
+    sq_distances : ndarray of shape (n_queries, n_neighbors), Q's dtype, ascending
+    indices : ndarray of shape (n_queries, n_neighbors), int32
+        Rows of B; among equal distances the lower index comes first.
+    n_evaluated : int
+        Exact distances computed (n_queries * n_base without the bound).
+    """
+    Q, B = np.ascontiguousarray(Q), np.ascontiguousarray(B)
+    indices = np.empty((Q.shape[0], n_neighbors), dtype=np.int32)
+    sq_distances = np.empty((Q.shape[0], n_neighbors), dtype=Q.dtype)
+    tile = int(min(B.shape[0], 2048))
+    chunk = int(max(16, min(512, (1 << 18) // tile)))
+    n_threads = _threads_for(Q.shape[0] * B.shape[0] * Q_low.shape[1], n_threads)
+    with single_threaded_blas(n_threads):
+        n_evaluated = _bounded.search(
+            Q, np.ascontiguousarray(Q_low), np.ascontiguousarray(Q_sq), B,
+            np.ascontiguousarray(B_low), np.ascontiguousarray(B_sq), indices, sq_distances,
+            float(slack), n_threads, chunk, tile)
+    return sq_distances, indices, int(n_evaluated)

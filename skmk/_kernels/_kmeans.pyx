@@ -8,6 +8,9 @@ Dense assignment lives in ``_assign.pyx``; these are the other hot loops of stre
 * ``accumulate_dense`` / ``accumulate_csr``: per-center sums of ``w_i * x_i`` and of ``w_i`` for
   given labels; each thread owns a range of centers (no atomics, no private copies, the same
   result for any thread count).
+* ``merge_into_means``: fold per-cell sums into running weighted means in place (the coreset
+  cells' update after each mini-batch), without the gather/compute/scatter temporaries numpy
+  would need.
 * ``kmeans_plusplus``: weighted greedy k-means++ seeding (D² sampling where each point counts
   with its weight; several candidates per round, keep the one that lowers the potential most).
 """
@@ -251,3 +254,27 @@ cdef inline void _set_center(
         centers[c, f] = X[row, f]
     chosen[c] = row
 
+
+
+def merge_into_means(
+    floating[:, ::1] means,                 # IN/OUT (n_slots, n_features) running means
+    const long[::1] slots,                  # IN  (n,) distinct rows of ``means`` to update
+    const double[::1] old_weights,          # IN  (n,) weight behind each mean so far
+    const double[:, ::1] sums,              # IN  (n, n_features) weighted sums of new rows
+    const double[::1] totals,               # IN  (n,) old weight + new weight, all > 0
+    int n_threads,
+):
+    """means[slots[i]] <- (old_weights[i] * means[slots[i]] + sums[i]) / totals[i], in double
+    precision, stored in the means' dtype. Slots must be distinct (each row written once)."""
+    cdef:
+        Py_ssize_t n = slots.shape[0]
+        Py_ssize_t n_features = means.shape[1]
+        Py_ssize_t i, j, slot
+        double weight, total
+
+    for i in prange(n, nogil=True, num_threads=n_threads, schedule="static"):
+        slot = slots[i]
+        weight = old_weights[i]
+        total = totals[i]
+        for j in range(n_features):
+            means[slot, j] = <floating> ((weight * means[slot, j] + sums[i, j]) / total)

@@ -1,14 +1,17 @@
-"""Fast path of the RecordIO-protobuf reader: whole dense records decoded straight into arrays.
+"""Fast path of the RecordIO-protobuf reader: whole records decoded straight into batch arrays.
 
 The Python reader (``skmk/io/_recordio.py``) learns the layout of a file from its first record
-(feature dtype and width, whether labels exist). This kernel then walks the framing and the
-``aialgs.data.Record`` wire format of every following record that has exactly that layout —
-one whole frame; ``features["values"]`` a dense tensor of ``width`` packed values of the
-expected type; optionally ``label["values"]`` whose first value becomes ``y`` — and copies the
-values into the output rows. It stops, without consuming it, at the first record that does not
-fit (a continuation frame, a sparse row, another width, an unknown field, a record cut by the
-end of the buffer, anything malformed), and the Python reader takes over for that record: it
-either handles it or raises the error that names the file, record and byte offset.
+(feature type and width, dense or sparse, whether labels exist). These kernels then walk the
+framing and the ``aialgs.data.Record`` wire format of every following record that has exactly
+that layout — one whole frame; ``features["values"]`` a tensor of the expected type, either
+dense (``width`` packed values, no keys, no shape) or sparse (packed values and as many packed
+keys below ``width``, ``shape == [width]``; no values and no keys for an all-zero row);
+optionally ``label["values"]`` whose first value becomes ``y`` — and copy the values into the
+output rows (dense) or CSR arrays (sparse). They stop, without consuming it, at the first record
+that does not fit (a continuation frame, another layout or width, a key out of range, an unknown
+field, a repeated field, a record cut by the end of the buffer, anything malformed), and the
+Python reader takes over for that record: it either handles it or raises the error that names
+the file, record and byte offset.
 """
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy
@@ -123,13 +126,58 @@ cdef bint _first_label(const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end,
     return True
 
 
+cdef bint _frame(const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end,
+                 Py_ssize_t *payload_end, Py_ssize_t *frame_end) noexcept nogil:
+    """A whole (not continued) frame at ``pos`` that ends inside the buffer; its payload starts
+    at ``pos + 8``."""
+    cdef uint32_t magic, word
+    if end - pos < 8:
+        return False
+    memcpy(&magic, &buf[pos], 4)
+    memcpy(&word, &buf[pos + 4], 4)
+    if magic != MAGIC or (word >> 29) != 0:
+        return False
+    payload_end[0] = pos + 8 + (word & ((1 << 29) - 1))
+    frame_end[0] = payload_end[0] + ((4 - (word & 3)) & 3)
+    return frame_end[0] <= end
+
+
+cdef bint _record(const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end, bint labelled,
+                  Py_ssize_t *value_start, Py_ssize_t *value_end,
+                  double *label) noexcept nogil:
+    """A Record with one ``features["values"]`` entry, one ``label["values"]`` entry exactly when
+    ``labelled``, and otherwise only uid/metadata/configuration: where the features' Value lies,
+    and the label."""
+    cdef uint64_t tag
+    cdef Py_ssize_t stop, entry_start, entry_end
+    cdef bint got_features = False, got_label = False
+    while pos < end:
+        if not _varint(buf, &pos, end, &tag) or (tag & 7) != 2:
+            return False
+        if not _length(buf, &pos, end, &stop):
+            return False
+        if tag >> 3 == 1 and not got_features:
+            if not _values_entry(buf, pos, stop, value_start, value_end):
+                return False
+            got_features = True
+        elif tag >> 3 == 2 and labelled and not got_label:
+            if not _values_entry(buf, pos, stop, &entry_start, &entry_end):
+                return False
+            if not _first_label(buf, entry_start, entry_end, label):
+                return False
+            got_label = True
+        elif tag >> 3 < 3 or tag >> 3 > 5:
+            return False  # a second entry, an unexpected label, or an unknown field
+        pos = stop
+    return got_features and got_label == labelled
+
+
 def decode_dense(
     const unsigned char[::1] buf,           # IN  bytes of whole frames (and maybe a cut tail)
     Py_ssize_t pos,                         # IN  where the first frame starts
     char[:, ::1] X_bytes,                   # OUT (max_rows, width * itemsize) raw rows
     double[::1] y,                          # OUT (max_rows,) labels, or empty when none
     int tensor_field,                       # IN  2 for float32, 3 for float64 features
-    int itemsize,                           # IN  4 or 8
     bint labelled,                          # IN  records carry label["values"]
 ):
     """Decode whole dense records of the expected layout from ``pos``.
@@ -143,52 +191,162 @@ def decode_dense(
         Py_ssize_t end = buf.shape[0]
         Py_ssize_t max_rows = X_bytes.shape[0]
         Py_ssize_t row_bytes = X_bytes.shape[1]
-        Py_ssize_t rows = 0, payload, payload_end, frame_end, field_pos, stop
+        Py_ssize_t rows = 0, payload_end, frame_end
         Py_ssize_t value_start, value_end, values_start, values_end
-        uint32_t magic, word
-        uint64_t tag
-        bint got_features, got_label
-        double label
+        double label = 0
     with nogil:
-        while rows < max_rows and end - pos >= 8:
-            memcpy(&magic, &buf[pos], 4)
-            memcpy(&word, &buf[pos + 4], 4)
-            if magic != MAGIC or (word >> 29) != 0:
+        while rows < max_rows and _frame(&buf[0], pos, end, &payload_end, &frame_end):
+            if not _record(&buf[0], pos + 8, payload_end, labelled, &value_start, &value_end,
+                           &label):
                 break
-            payload = pos + 8
-            payload_end = payload + (word & ((1 << 29) - 1))
-            frame_end = payload_end + ((4 - (word & 3)) & 3)
-            if frame_end > end:
+            if not _dense_tensor(&buf[0], value_start, value_end, tensor_field,
+                                 &values_start, &values_end):
                 break
-            field_pos = payload
-            got_features = got_label = False
-            while field_pos < payload_end:
-                if not _varint(&buf[0], &field_pos, payload_end, &tag) or (tag & 7) != 2:
-                    break
-                if not _length(&buf[0], &field_pos, payload_end, &stop):
-                    break
-                if tag >> 3 == 1 and not got_features:
-                    if not _values_entry(&buf[0], field_pos, stop, &value_start, &value_end):
-                        break
-                    if not _dense_tensor(&buf[0], value_start, value_end, tensor_field,
-                                         &values_start, &values_end):
-                        break
-                    if values_end - values_start != row_bytes:
-                        break
-                    memcpy(&X_bytes[rows, 0], &buf[values_start], row_bytes)
-                    got_features = True
-                elif tag >> 3 == 2 and labelled and not got_label:
-                    if not _values_entry(&buf[0], field_pos, stop, &value_start, &value_end):
-                        break
-                    if not _first_label(&buf[0], value_start, value_end, &label):
-                        break
-                    y[rows] = label
-                    got_label = True
-                elif tag >> 3 < 3 or tag >> 3 > 5:
-                    break  # a second entry, an unexpected label, or an unknown field
-                field_pos = stop
-            if field_pos != payload_end or not got_features or got_label != labelled:
+            if values_end - values_start != row_bytes:
                 break
+            memcpy(&X_bytes[rows, 0], &buf[values_start], row_bytes)
+            if labelled:
+                y[rows] = label
             rows += 1
             pos = frame_end
     return rows, pos
+
+
+cdef bint _sparse_tensor(const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end,
+                         int expected_field, Py_ssize_t *spans, uint64_t *width) noexcept nogil:
+    """A Value holding one tensor in field ``expected_field`` with a one-entry shape: the spans
+    of its packed values (``spans[0:2]``) and keys (``spans[2:4]``), each empty when absent."""
+    cdef uint64_t tag
+    cdef Py_ssize_t stop, inner, field
+    cdef bint got_shape = False
+    if not _varint(buf, &pos, end, &tag) or tag != <uint64_t> ((expected_field << 3) | 2):
+        return False
+    if not _length(buf, &pos, end, &stop) or stop != end:
+        return False
+    spans[0] = spans[1] = spans[2] = spans[3] = -1
+    while pos < stop:
+        # Each of values (1), keys (2) and shape (3) packed, at most once: anything else (an
+        # unpacked encoding, a field split in two) is rare and left to the Python reader.
+        if not _varint(buf, &pos, stop, &tag) or (tag & 7) != 2:
+            return False
+        if not _length(buf, &pos, stop, &inner):
+            return False
+        field = <Py_ssize_t> (tag >> 3)
+        if field == 1 or field == 2:
+            if spans[2 * field - 2] >= 0:
+                return False
+            spans[2 * field - 2], spans[2 * field - 1] = pos, inner
+        elif field == 3:
+            if got_shape or not _varint(buf, &pos, inner, width) or pos != inner:
+                return False
+            got_shape = True
+        else:
+            return False
+        pos = inner
+    if spans[0] < 0:
+        spans[0] = spans[1] = 0
+    if spans[2] < 0:
+        spans[2] = spans[3] = 0
+    return got_shape
+
+
+cdef inline Py_ssize_t _count_varints(const unsigned char *buf, Py_ssize_t pos,
+                                      Py_ssize_t end) noexcept nogil:
+    """How many varints ``buf[pos:end]`` holds (bytes without the continuation bit), or -1
+    when the last one is cut off."""
+    cdef Py_ssize_t n = 0
+    if pos < end and buf[end - 1] & 0x80:
+        return -1
+    while pos < end:
+        n += not (buf[pos] & 0x80)
+        pos += 1
+    return n
+
+
+def decode_sparse(
+    const unsigned char[::1] buf,           # IN  bytes of whole frames (and maybe a cut tail)
+    Py_ssize_t pos,                         # IN  where the first frame starts
+    char[::1] data_bytes,                   # OUT (capacity * itemsize,) CSR values, raw
+    int32_t[::1] indices,                   # OUT (capacity,) CSR column indices
+    int32_t[::1] indptr,                    # IN/OUT (max_rows + 1,) row starts; indptr[row0]
+                                            #        holds the nonzeros written so far
+    double[::1] y,                          # OUT (max_rows,) labels, or empty when none
+    Py_ssize_t row0,                        # IN  rows already in the batch
+    int tensor_field,                       # IN  2 float32, 3 float64, 7 int32 (as float64)
+    uint64_t width,                         # IN  the features' shape[0]
+    bint labelled,                          # IN  records carry label["values"]
+):
+    """Decode whole sparse records of the expected layout from ``pos`` into CSR arrays.
+
+    Keys are kept in the order the record stores them (protobuf does not ask them sorted), as
+    the Python reader keeps them.
+
+    Returns
+    -------
+    (rows, pos, full) : rows the batch holds now, the position of the first record not
+        consumed, and whether decoding stopped because that record's nonzeros do not fit in
+        ``data_bytes``/``indices`` (grow them and call again).
+    """
+    cdef:
+        Py_ssize_t end = buf.shape[0]
+        Py_ssize_t max_rows = indptr.shape[0] - 1
+        Py_ssize_t capacity = indices.shape[0]
+        Py_ssize_t rows = row0, nnz = indptr[row0], n_values, n_keys, i, at
+        Py_ssize_t payload_end, frame_end, value_start, value_end
+        Py_ssize_t spans[4]
+        Py_ssize_t itemsize = 4 if tensor_field == 2 else 8
+        uint64_t shape = 0, key, raw
+        double label = 0, value
+        bint full = False, ok
+    with nogil:
+        while rows < max_rows and _frame(&buf[0], pos, end, &payload_end, &frame_end):
+            if not _record(&buf[0], pos + 8, payload_end, labelled, &value_start, &value_end,
+                           &label):
+                break
+            if not _sparse_tensor(&buf[0], value_start, value_end, tensor_field, spans,
+                                  &shape) or shape != width:
+                break
+            if tensor_field == 7:
+                n_values = _count_varints(&buf[0], spans[0], spans[1])
+            elif (spans[1] - spans[0]) % itemsize == 0:
+                n_values = (spans[1] - spans[0]) // itemsize
+            else:
+                break
+            if n_values < 0:
+                break
+            if nnz + n_values > capacity:
+                full = True
+                break
+            # Keys straight into indices: exactly n_values of them, each below width (a dense
+            # row inside a sparse file has values without keys and stops here too).
+            ok = True
+            n_keys = 0
+            at = spans[2]
+            while at < spans[3]:
+                if n_keys == n_values or not _varint(&buf[0], &at, spans[3], &key) \
+                        or key >= width:
+                    ok = False  # the Python reader names the key out of range
+                    break
+                indices[nnz + n_keys] = <int32_t> key
+                n_keys += 1
+            if n_keys != n_values:
+                ok = False
+            if ok and tensor_field == 7:
+                at = spans[0]
+                for i in range(n_values):
+                    if not _varint(&buf[0], &at, spans[1], &raw):
+                        ok = False
+                        break
+                    value = <double> (<int32_t> (<int64_t> raw))
+                    memcpy(&data_bytes[(nnz + i) * 8], &value, 8)
+            if not ok:
+                break
+            if tensor_field != 7 and n_values:
+                memcpy(&data_bytes[nnz * itemsize], &buf[spans[0]], n_values * itemsize)
+            if labelled:
+                y[rows] = label
+            nnz += n_keys
+            rows += 1
+            indptr[rows] = <int32_t> nnz
+            pos = frame_end
+    return rows, pos, full

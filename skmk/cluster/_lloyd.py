@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from .._bounded_search import LowRankBound, NearestCenter
 from .._kernels import accumulate_weighted_sums, kmeans_plusplus, nearest_centers
 
 
@@ -48,6 +49,7 @@ def weighted_lloyd(
     n_trials: int,
     random_state: np.random.RandomState,
     warm_start: np.ndarray | None = None,
+    bound: LowRankBound | None = None,
 ) -> LloydResult:
     """Cluster weighted points into k centers; keep the best of ``n_trials`` seeded trials.
 
@@ -68,10 +70,13 @@ def weighted_lloyd(
     warm_start : ndarray of shape (k, n_features), default=None
         Centers the first trial starts from (the streamed tentative centers) instead of a
         seeding; it competes with the seeded trials on loss like any other.
+    bound : LowRankBound, default=None
+        When given, each assignment is the exact bounded search (``assigner``).
     """
     if k > points.shape[0]:
         return _too_few_points(points, weights, k)
     point_weights = np.ascontiguousarray(weights, dtype=points.dtype)
+    assign = assigner(points, bound)
     best = None
     losses = []
     starts = [None] * n_trials
@@ -80,7 +85,8 @@ def weighted_lloyd(
     for start in starts:
         centers = _seed(points, point_weights, k, init_method, random_state) \
             if start is None else start
-        centers, loss, n_iter = lloyd_trial(points, point_weights, centers, max_iter, tol)
+        centers, loss, n_iter = lloyd_trial(points, point_weights, centers, max_iter, tol,
+                                            assign)
         losses.append(loss)
         if best is None or loss < best.loss:
             best = LloydResult(centers, loss, n_iter, losses)
@@ -96,20 +102,34 @@ def _seed(points, weights, k, init_method, random_state) -> np.ndarray:
     return points[rows].copy()
 
 
-def lloyd_trial(points, weights, centers, max_iter, tol):
-    """Lloyd's iterations from ``centers``; returns (centers, weighted SSD, iterations)."""
+def assigner(points: np.ndarray, bound: LowRankBound | None):
+    """``assign(centers) -> (labels, sq_distances)`` for the fixed ``points``: the exact
+    low-rank bounded search when a bound is given (it pays with many centers in high
+    dimension, see ``skmk/cluster/_state.py``), else the GEMM assignment kernel."""
+    if bound is None:
+        return lambda centers: nearest_centers(points, centers)
+    return NearestCenter(points, bound)
+
+
+def lloyd_trial(points, weights, centers, max_iter, tol, assign=None):
+    """Lloyd's iterations from ``centers``; returns (centers, weighted SSD, iterations).
+
+    ``assign(centers)`` gives each point's nearest center and squared distance (default: the
+    GEMM assignment kernel)."""
+    if assign is None:
+        assign = assigner(points, None)
     k = centers.shape[0]
     previous_loss = np.inf
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        labels, sq_distances = nearest_centers(points, centers)
+        labels, sq_distances = assign(centers)
         loss = float(np.dot(weights.astype(np.float64), sq_distances))
         if np.isfinite(previous_loss) and previous_loss - loss <= tol * previous_loss:
             break
         previous_loss = loss
         sums, cluster_weights = accumulate_weighted_sums(points, weights, labels, k)
         centers = _new_centers(points, weights, centers, sums, cluster_weights, sq_distances)
-    labels, sq_distances = nearest_centers(points, centers)
+    labels, sq_distances = assign(centers)
     loss = float(np.dot(weights.astype(np.float64), sq_distances))
     return centers, loss, n_iter
 

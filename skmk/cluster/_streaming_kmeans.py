@@ -30,8 +30,10 @@ from .._streaming import (
     fit_source,
     run_updates,
 )
-from ..io import is_source, iter_array_batches, open_source
+from ..io import is_source, iter_array_batches
 from ..io._arrays import results_per_batch, validated_batches
+from ..io._sources import source_for_estimator
+from ..remote._deploy_mixin import DeployMixin
 from ._lloyd import weighted_lloyd
 from ._state import KMeansState
 
@@ -60,8 +62,8 @@ def resolve_num_trials(num_trials, *, warm_start: bool) -> int:
 
 
 class StreamingKMeans(
-    RemoteMixin, HyperparameterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-    ClusterMixin, BaseEstimator,
+    RemoteMixin, DeployMixin, HyperparameterMixin, ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin, ClusterMixin, BaseEstimator,
 ):
     """SageMaker's streaming k-means: one pass with extra centers, then a local Lloyd's.
 
@@ -194,7 +196,8 @@ class StreamingKMeans(
         X : {array-like, sparse matrix} of shape (n_samples, n_features), or a data source
             Training rows; float32 stays float32, other types become float64; sparse as CSR.
             A path, directory, glob, SageMaker manifest or fsspec URL of RecordIO-protobuf,
-            CSV, Parquet or .npy files is streamed batch by batch (``skmk.io.open_source``).
+            CSV, Parquet or .npy files is streamed batch by batch; so is a ``Source`` from
+            ``skmk.io.open_source`` (which carries ``storage_options``: credentials, endpoint).
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each row (default 1).
@@ -250,7 +253,7 @@ class StreamingKMeans(
         return X, None, sample_weight, {}
 
     def _open_training_source(self, location):
-        return open_source(location, batch_size=self.mini_batch_size)
+        return source_for_estimator(location, batch_size=self.mini_batch_size)
 
     def _stream_arrays(self, X, y, sample_weight, random_state, progress) -> KMeansState:
         """A new state updated with every mini-batch of validated rows, ``epochs`` times."""
@@ -402,7 +405,7 @@ class StreamingKMeans(
         result = weighted_lloyd(
             points, weights, self.k, init_method=self.local_init_method,
             max_iter=self.max_iterations, tol=self.tol, n_trials=n_trials,
-            random_state=random_state, warm_start=warm_start,
+            random_state=random_state, warm_start=warm_start, bound=state.bound_for(self.k),
         )
         return {
             "cluster_centers_": result.centers,

@@ -71,8 +71,8 @@ def results_per_batch(estimator, location, method, *, batch_size: int):
     What ``predict``/``transform`` return for a source, so that predictions on data larger than
     memory stream out batch by batch (write them where they belong as they come).
     """
-    from ._sources import open_source
+    from ._sources import source_for_estimator
 
-    source = open_source(location, batch_size=batch_size)
+    source = source_for_estimator(location, batch_size=batch_size)
     for batch in validated_batches(estimator, source.batches()):
         yield method(batch.X)

@@ -96,18 +96,34 @@ def encode_tensor(values: np.ndarray, keys: np.ndarray | None = None,
     return number, b"".join(parts)
 
 
-def encode_record(features: tuple[int, bytes], label: tuple[int, bytes] | None = None) -> bytes:
-    """A Record with ``features["values"]`` (and ``label["values"]``) from encoded tensors."""
+def encode_record(features: tuple[int, bytes] | dict[str, tuple[int, bytes]] | None,
+                  label: tuple[int, bytes] | dict[str, tuple[int, bytes]] | None = None
+                  ) -> bytes:
+    """A Record from encoded tensors (``encode_tensor``'s pairs).
 
-    def entry(tensor: tuple[int, bytes]) -> bytes:
-        number, payload = tensor
-        value = _length_delimited(number, payload)
-        return _length_delimited(1, b"values") + _length_delimited(2, value)
+    Each of ``features`` and ``label`` is one tensor, stored under the key ``"values"``, or a
+    dict of key → tensor (SageMaker's inference responses put ``closest_cluster``,
+    ``predicted_label``, ... as label keys), or None for an empty map.
+    """
 
-    record = _length_delimited(1, entry(features))
-    if label is not None:
-        record += _length_delimited(2, entry(label))
-    return record
+    def entries(field: int, tensors) -> bytes:
+        if tensors is None:
+            return b""
+        if isinstance(tensors, tuple):
+            tensors = {"values": tensors}
+        out = []
+        for key, (number, payload) in tensors.items():
+            entry = _length_delimited(1, key.encode("utf-8")) + \
+                _length_delimited(2, _length_delimited(number, payload))
+            out.append(_length_delimited(field, entry))
+        return b"".join(out)
+
+    return entries(1, features) + entries(2, label)
+
+
+def encode_bytes(values: list[bytes]) -> tuple[int, bytes]:
+    """(Value field number, serialized ``Bytes`` message) holding ``values``."""
+    return BYTES_FIELD, b"".join(_length_delimited(1, value) for value in values)
 
 
 # -- decoding -------------------------------------------------------------------------------------

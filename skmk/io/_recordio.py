@@ -19,13 +19,21 @@ import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels._recordio import decode_dense
+from .._kernels._recordio import decode_dense, decode_sparse
 from .._streaming import Batch
-from ._protobuf import ProtobufError, Tensor, decode_record, encode_record, encode_tensor
+from ._protobuf import (
+    FIELD_OF_DTYPE,
+    ProtobufError,
+    Tensor,
+    decode_record,
+    encode_record,
+    encode_tensor,
+)
 
 MAGIC = 0xCED7230A
 _HEADER = struct.Struct("<II")
@@ -169,54 +177,139 @@ class _Prefixed(io.RawIOBase):
         return head
 
 
-def _dense_layout(payload: bytes):
-    """(Value field, dtype, width, labelled) when a record is a plain dense row, else None."""
+class _DenseRows:
+    """One batch of a dense file filled by the compiled decoder: rows straight into ``X``."""
+
+    def __init__(self, layout: _Layout, batch_size: int):
+        self.layout, self.rows = layout, 0
+        self.X = np.empty((batch_size, layout.width), dtype=layout.dtype)
+        self.y = np.empty(batch_size if layout.labelled else 0)
+
+    def decode(self, window: _Window) -> bool:
+        """Decode what fits from the window; False (never "grow and retry") for dense rows."""
+        rows, window.pos = decode_dense(window.bytes(), window.pos,
+                                        self.X.view(np.int8)[self.rows:],
+                                        self.y[self.rows:] if self.layout.labelled else self.y,
+                                        self.layout.field, self.layout.labelled)
+        self.rows += rows
+        return False
+
+    def batch(self) -> Batch:
+        n = self.rows
+        return Batch(self.X[:n], self.y[:n] if self.layout.labelled else None)
+
+
+class _SparseRows:
+    """One batch of a sparse file filled by the compiled decoder: CSR arrays that grow when the
+    batch has more nonzeros than the last one."""
+
+    def __init__(self, layout: _Layout, batch_size: int, capacity: int):
+        self.layout, self.rows = layout, 0
+        self.indptr = np.zeros(batch_size + 1, dtype=np.int32)
+        self.data = np.empty(capacity, dtype=layout.dtype)
+        self.indices = np.empty(capacity, dtype=np.int32)
+        self.y = np.empty(batch_size if layout.labelled else 0)
+
+    def decode(self, window: _Window) -> bool:
+        """Decode what fits; True when a record's nonzeros did not (the arrays have grown)."""
+        layout = self.layout
+        self.rows, window.pos, full = decode_sparse(
+            window.bytes(), window.pos, self.data.view(np.int8), self.indices, self.indptr,
+            self.y, self.rows, layout.field, layout.width, layout.labelled)
+        if full:
+            size = min(2 * self.data.size + 1024, _MAX_NNZ)
+            if size == self.data.size:
+                return False  # past int32 indices: the Python reader takes the rest
+            self.data = np.resize(self.data, size)
+            self.indices = np.resize(self.indices, size)
+        return full
+
+    def batch(self) -> Batch:
+        n, nnz = self.rows, self.indptr[self.rows]
+        X = sp.csr_matrix((self.data[:nnz], self.indices[:nnz], self.indptr[:n + 1]),
+                          shape=(n, self.layout.width))
+        return Batch(X, self.y[:n] if self.layout.labelled else None)
+
+
+#: Nonzeros one sparse batch may hold on the fast path (its CSR indices are int32).
+_MAX_NNZ = 2**31 - 1
+#: At most this many nonzeros are set aside for the first sparse batch before it has been read.
+_MAX_FIRST_NNZ = 1 << 22
+
+
+class _Layout(NamedTuple):
+    """What the compiled decoder expects of every record: the Value field of the features
+    tensor (2 float32, 3 float64, 7 int32), the batch dtype, the width, dense or sparse, and
+    whether records carry labels; and the first record's nonzeros (to size the first sparse
+    batch)."""
+
+    field: int
+    dtype: np.dtype
+    width: int
+    sparse: bool
+    labelled: bool
+    first_nnz: int = 0
+
+
+def _layout(payload: bytes) -> _Layout | None:
+    """The layout of a file whose first record is ``payload``, or None when the compiled
+    decoder does not take such records (the Python reader then reads the whole file)."""
     try:
         features, label = decode_record(payload)
     except ProtobufError:
         return None
     tensor = features.get("values")
-    if not isinstance(tensor, Tensor) or tensor.is_sparse or tensor.shape is not None:
+    if not isinstance(tensor, Tensor) or tensor.values.dtype not in FIELD_OF_DTYPE:
         return None
-    if tensor.values.dtype not in (np.float32, np.float64) or not tensor.values.size:
+    field = FIELD_OF_DTYPE[tensor.values.dtype]
+    labelled = "values" in label
+    if tensor.is_sparse:
+        if tensor.shape is None or len(tensor.shape) != 1 or tensor.shape[0] >= 2**31:
+            return None
+        dtype = np.dtype(np.float64) if field == 7 else tensor.values.dtype
+        return _Layout(field, dtype, int(tensor.shape[0]), True, labelled, tensor.values.size)
+    if tensor.shape is not None or field == 7 or not tensor.values.size:
         return None
-    field = 2 if tensor.values.dtype == np.float32 else 3
-    return field, tensor.values.dtype, tensor.values.size, "values" in label
+    return _Layout(field, tensor.values.dtype, tensor.values.size, False, labelled)
 
 
-def _batches(stream, name, batch_size):
-    """Dense files of one layout go through the compiled decoder; anything else (and the rest
-    of a file from the first record that differs) through the Python decoder."""
+def _batches(stream, name, batch_size, chunk=_CHUNK):
+    """Files of one layout, dense or sparse, go through the compiled decoder; anything else
+    (and the rest of a file from the first record that differs) through the Python decoder."""
     if sys.byteorder != "little":
         yield from _batches_slow(stream, name, batch_size)
         return
-    window = _Window(stream)
-    layout = window.first_dense_layout()
+    window = _Window(stream, chunk)
+    layout = window.first_layout()
     if layout is None:
         yield from _batches_slow(_Prefixed(window.unread(), stream), name, batch_size)
         return
-    field, dtype, width, labelled = layout
-    number = 0
+    # The first sparse batch gets room for rows like the first one, later ones for as many
+    # nonzeros as the batch before; a batch that needs more grows its arrays.
+    number, capacity = 0, min(batch_size * (layout.first_nnz + 1), _MAX_FIRST_NNZ)
     while True:
-        X = np.empty((batch_size, width), dtype=dtype)
-        y = np.empty(batch_size if labelled else 0)
-        filled = 0
-        while filled < batch_size:
-            rows, pos = decode_dense(window.bytes(), window.pos, X.view(np.int8)[filled:],
-                                     y[filled:] if labelled else y, field, dtype.itemsize,
-                                     labelled)
-            filled, number, window.pos = filled + rows, number + rows, pos
-            if filled == batch_size:
-                break
+        if layout.sparse:
+            rows = _SparseRows(layout, batch_size, capacity)
+        else:
+            rows = _DenseRows(layout, batch_size)
+        while rows.rows < batch_size:
+            before = rows.rows
+            grown = rows.decode(window)
+            number += rows.rows - before
+            if rows.rows == batch_size or grown:
+                continue
             if window.next_frame_whole() or not window.read_more():
                 # A whole record the fast path does not take, or the end of the file.
-                if filled:
-                    yield Batch(X[:filled], y[:filled] if labelled else None)
+                if rows.rows:
+                    yield rows.batch()
                 yield from _batches_slow(_Prefixed(window.unread(), stream), name, batch_size,
                                          offset=window.offset, number=number,
-                                         n_features=width)
+                                         n_features=layout.width, sparse=layout.sparse,
+                                         labelled=layout.labelled if number else None)
                 return
-        yield Batch(X, y if labelled else None)
+        if layout.sparse:
+            capacity = int(rows.indptr[-1] * 1.1) + 1024
+        yield rows.batch()
 
 
 class _Window:
@@ -224,9 +317,9 @@ class _Window:
     the first byte not consumed. Refills move the unconsumed tail to the front and read into
     the free space in place (no new buffer per chunk)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, chunk=_CHUNK):
         self.stream = stream
-        self.store = bytearray(_CHUNK)
+        self.store = bytearray(chunk)
         self.view = memoryview(self.store)
         self.filled = self.stream.readinto(self.view) or 0
         self.pos = 0
@@ -242,14 +335,14 @@ class _Window:
     def unread(self) -> bytes:
         return bytes(self.view[self.pos:self.filled])
 
-    def first_dense_layout(self):
+    def first_layout(self) -> _Layout | None:
         if self.filled < 8 or int.from_bytes(self.store[:4], "little") != MAGIC:
             return None
         word = int.from_bytes(self.store[4:8], "little")
         length = word & _LENGTH_MASK
         if word >> 29 or 8 + length > self.filled:
             return None
-        return _dense_layout(bytes(self.view[8:8 + length]))
+        return _layout(bytes(self.view[8:8 + length]))
 
     def next_frame_whole(self) -> bool:
         """Whether a whole frame starts at ``pos`` (a bad magic counts as whole: the Python
@@ -278,9 +371,11 @@ class _Window:
         return n > 0
 
 
-def _batches_slow(stream, name, batch_size, *, offset=0, number=0, n_features=None):
+def _batches_slow(stream, name, batch_size, *, offset=0, number=0, n_features=None,
+                  sparse=None, labelled=None):
+    """The Python reader; ``n_features``, ``sparse`` and ``labelled`` carry what the records
+    before ``offset`` (read by the compiled path) established."""
     rows, labels = [], []
-    sparse = None
     payloads = iter_payloads(stream, name, offset=offset, number=number)
     for number, offset, payload in payloads:
         try:
@@ -303,16 +398,16 @@ def _batches_slow(stream, name, batch_size, *, offset=0, number=0, n_features=No
             raise RecordIOError(f"{name}: record {number} at byte {offset} has a key outside "
                                 f"[0, {n_features})")
         rows.append(tensor)
-        label_tensor = label.get("values")
-        labels.append(None if label_tensor is None else label_tensor.values)
+        labels.append(_label(label, labelled, name, number, offset))
+        labelled = labels[-1] is not None
         if len(rows) == batch_size:
-            yield _assemble(rows, labels, n_features, sparse, name)
+            yield _assemble(rows, labels, n_features, sparse)
             rows, labels = [], []
     if rows:
-        yield _assemble(rows, labels, n_features, sparse, name)
+        yield _assemble(rows, labels, n_features, sparse)
 
 
-def _assemble(rows, labels, n_features, sparse, name) -> Batch:
+def _assemble(rows, labels, n_features, sparse) -> Batch:
     dtype = np.result_type(*(row.values.dtype for row in rows))
     if dtype == np.int32:
         dtype = np.dtype(np.float64)
@@ -327,12 +422,59 @@ def _assemble(rows, labels, n_features, sparse, name) -> Batch:
                            np.asarray(indptr)), shape=(len(rows), n_features))
     else:
         X = np.vstack([row.values for row in rows]).astype(dtype, copy=False)
-    y = None
-    if any(label is not None for label in labels):
-        if any(label is None for label in labels):
-            raise RecordIOError(f"{name}: some records have labels and some do not")
-        y = np.concatenate([np.asarray(label).ravel()[:1] for label in labels])
+    y = None if labels[0] is None else np.array(labels)
     return Batch(X, y)
+
+
+def _label(label: dict, labelled: bool | None, name, number, offset):
+    """The first value of a record's ``label["values"]`` tensor, or None; every record of a
+    file has a label or none has."""
+    tensor = label.get("values")
+    where = f"{name}: record {number} at byte {offset}"
+    if labelled is not None and (tensor is None) == labelled:
+        raise RecordIOError(f"{where} has {'no' if labelled else 'a'} label; earlier records "
+                            f"have {'labels' if labelled else 'none'}")
+    if tensor is None:
+        return None
+    if not isinstance(tensor, Tensor) or not tensor.values.size:
+        raise RecordIOError(f"{where} has a label that is not a non-empty tensor")
+    return tensor.values[0]
+
+
+#: Payloads smaller than this decode through the Python reader: setting up the compiled path
+#: (a read window, a batch buffer) costs more than it saves on a few rows.
+_SMALL_PAYLOAD = 1 << 16
+
+
+def decode_payload(body: bytes, *, name: str = "<payload>", batch_size: int = 4096) -> Batch:
+    """Every record of an in-memory RecordIO-protobuf payload (a request body) as one batch.
+
+    Parameters
+    ----------
+    body : bytes
+        Whole records, as :func:`to_bytes` writes them.
+
+    Returns
+    -------
+    batch : Batch
+        ``X`` of shape (n_records, n_features), dense or CSR as the records are; ``y`` the
+        labels or None. Raises :class:`RecordIOError` for an empty or corrupt payload.
+    """
+    stream = io.BytesIO(body)
+    if len(body) < _SMALL_PAYLOAD:
+        batches = list(_batches_slow(stream, name, batch_size))
+    else:
+        batches = list(_batches(stream, name, batch_size, chunk=min(len(body) + 8, _CHUNK)))
+    if not batches:
+        raise RecordIOError(f"{name}: no records")
+    if len(batches) == 1:
+        return batches[0]
+    labelled = all(batch.y is not None for batch in batches)
+    if any(sp.issparse(batch.X) for batch in batches):
+        X = sp.vstack([sp.csr_matrix(batch.X) for batch in batches], format="csr")
+    else:
+        X = np.vstack([batch.X for batch in batches])
+    return Batch(X, np.concatenate([batch.y for batch in batches]) if labelled else None)
 
 
 # -- writing --------------------------------------------------------------------------------------

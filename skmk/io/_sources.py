@@ -11,6 +11,12 @@ consumer. Formats follow the file extension or ``format=``:
   labels;
 * Parquet (``.parquet``, ``.pq``): every column a feature but ``label_column``;
 * NumPy ``.npy`` (memory-mapped when local): features only.
+
+URLs are opened with fsspec; ``storage_options`` (credentials, endpoint, anything the
+filesystem's constructor takes) go to it unchanged, so one call reaches any S3-compatible store::
+
+    open_source("s3://bucket/train/", storage_options={
+        "key": "...", "secret": "...", "client_kwargs": {"endpoint_url": "http://host:9000"}})
 """
 
 from __future__ import annotations
@@ -45,14 +51,18 @@ class Source:
         Paths or URLs, in reading order.
     format : str
         "recordio", "csv", "parquet" or "npy".
+    storage_options : dict
+        Passed to fsspec for every URL in ``files``.
     """
 
     def __init__(self, files: list[str], format: str, batch_size: int, *, label_size: int = 0,
-                 label_column: str | None = None, read_ahead: int = 2):
+                 label_column: str | None = None, read_ahead: int = 2,
+                 storage_options: dict | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.files, self.format, self.batch_size = files, format, batch_size
         self.label_size, self.label_column, self.read_ahead = label_size, label_column, read_ahead
+        self.storage_options = dict(storage_options or {})
 
     def __repr__(self) -> str:
         return f"Source({self.format}, {len(self.files)} file(s), first={self.files[0]!r})"
@@ -68,6 +78,14 @@ class Source:
             return self._read_all()
         return _read_ahead(self._read_all, self.read_ahead)
 
+    def with_batch_size(self, batch_size: int) -> Source:
+        """The same files and settings, read ``batch_size`` rows at a time."""
+        if batch_size == self.batch_size:
+            return self
+        return Source(self.files, self.format, batch_size, label_size=self.label_size,
+                      label_column=self.label_column, read_ahead=self.read_ahead,
+                      storage_options=self.storage_options)
+
 
 def is_source(obj) -> bool:
     """True for what ``open_source`` takes (paths, URLs) and for ``Source`` objects."""
@@ -76,7 +94,7 @@ def is_source(obj) -> bool:
 
 def open_source(location, *, batch_size: int = 5000, format: str | None = None,
                 label_size: int = 0, label_column: str | None = None,
-                read_ahead: int = 2) -> Source:
+                read_ahead: int = 2, storage_options: dict | None = None) -> Source:
     """A :class:`Source` over the files at ``location``.
 
     Parameters
@@ -92,12 +110,25 @@ def open_source(location, *, batch_size: int = 5000, format: str | None = None,
         Parquet only: the label column.
     read_ahead : int, default=2
         Batches read ahead by a background thread (0 reads in the caller's thread).
+    storage_options : dict, default=None
+        For URLs: keyword arguments of the fsspec filesystem (for s3fs ``key``, ``secret``,
+        ``token``, ``client_kwargs={"endpoint_url": ...}``, ...). The files a manifest lists
+        are opened with them too.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at ``location`` (a missing file, bucket or object, or a prefix with no
+        objects); the message names it.
+    PermissionError
+        The store refused the credentials; the message names the URL.
     """
     if isinstance(location, Source):
         return location
     if label_size not in (0, 1):
         raise ValueError(f"label_size must be 0 or 1 (one label column), got {label_size}")
-    files = _resolve(str(location))
+    storage_options = dict(storage_options or {})
+    files = _resolve(str(location), storage_options)
     if format is None:
         suffix = Path(files[0].split("?")[0]).suffix.lower()
         if suffix not in FORMATS:
@@ -107,7 +138,18 @@ def open_source(location, *, batch_size: int = 5000, format: str | None = None,
     if format not in _READERS:
         raise ValueError(f"unknown format {format!r}; known: {sorted(_READERS)}")
     return Source(files, format, batch_size, label_size=label_size, label_column=label_column,
-                  read_ahead=read_ahead)
+                  read_ahead=read_ahead, storage_options=storage_options)
+
+
+def source_for_estimator(location, *, batch_size: int, label_size: int = 0,
+                         label_column: str | None = None) -> Source:
+    """What an estimator reads: ``location`` opened with the estimator's settings, or a
+    :class:`Source` the user opened (format, labels, storage options kept) read in the
+    estimator's ``mini_batch_size``, so a fit does not depend on how the data was named."""
+    if isinstance(location, Source):
+        return location.with_batch_size(batch_size)
+    return open_source(location, batch_size=batch_size, label_size=label_size,
+                       label_column=label_column)
 
 
 # -- locations ------------------------------------------------------------------------------------
@@ -116,9 +158,9 @@ def _is_url(location: str) -> bool:
     return "://" in location
 
 
-def _resolve(location: str) -> list[str]:
+def _resolve(location: str, storage_options: dict | None = None) -> list[str]:
     if _is_url(location):
-        return _resolve_url(location)
+        return _resolve_url(location, storage_options or {})
     path = Path(location)
     if path.suffix == ".manifest" and path.is_file():
         return _manifest(path.read_text(), str(path))
@@ -136,27 +178,49 @@ def _resolve(location: str) -> list[str]:
     return files
 
 
-def _resolve_url(url: str) -> list[str]:
+def _resolve_url(url: str, storage_options: dict) -> list[str]:
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = fsspec.core.url_to_fs(url, **storage_options)
     protocol = url.split("://", 1)[0]
-    if path.endswith(".manifest") and fs.isfile(path):
-        with fs.open(path, "r") as stream:
-            return _manifest(stream.read(), url)
+    try:
+        if path.endswith(".manifest") and fs.isfile(path):
+            with fs.open(path, "r") as stream:
+                return _manifest(stream.read(), url)
+        found = _list_url(fs, path, url)
+    except PermissionError as error:
+        raise PermissionError(f"access to {url} denied: {error}") from error
+    return [f"{protocol}://{p}" if not p.startswith(f"{protocol}://") else p
+            for p in sorted(found)]
+
+
+def _list_url(fs, path: str, url: str) -> list[str]:
+    """The files at ``path`` of ``fs``: a glob's matches, every file below a directory or
+    prefix (but hidden files and manifests), or the one object."""
     if any(char in path for char in "*?["):
         found = fs.glob(path)
     elif fs.isdir(path):
         found = [p for p in fs.find(path) if not Path(p).name.startswith(".")
                  and not p.endswith(".manifest")]
     elif fs.exists(path):
-        found = [path]
+        return [path]
     else:
-        raise FileNotFoundError(f"no such object or bucket: {url}")
+        _raise_missing(fs, path, url)
     if not found:
         raise FileNotFoundError(f"no files found at {url}")
-    return [f"{protocol}://{p}" if not p.startswith(f"{protocol}://") else p
-            for p in sorted(found)]
+    return found
+
+
+def _raise_missing(fs, path: str, url: str):
+    # Object stores (s3fs, gcsfs, adlfs: the filesystems with ``split_path``) address
+    # "bucket/key": say whether the bucket itself is missing, the likelier mistake, or only
+    # the key or prefix.
+    bucket = path.split("/", 1)[0]
+    if hasattr(fs, "split_path") and bucket and not fs.exists(bucket):
+        raise FileNotFoundError(f"no bucket {bucket!r} (reading {url})")
+    if url.endswith("/"):
+        raise FileNotFoundError(f"no objects under the prefix {url}")
+    raise FileNotFoundError(f"no such object: {url}")
 
 
 def _manifest(text: str, name: str) -> list[str]:
@@ -173,11 +237,16 @@ def _manifest(text: str, name: str) -> list[str]:
     return files
 
 
-def _open(path: str, mode: str = "rb"):
+def _open(path: str, mode: str = "rb", storage_options: dict | None = None):
     if _is_url(path):
         import fsspec
 
-        return fsspec.open(path, mode).open()
+        try:
+            return fsspec.open(path, mode, **(storage_options or {})).open()
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"no such object: {path}") from error
+        except PermissionError as error:
+            raise PermissionError(f"access to {path} denied: {error}") from error
     try:
         return open(path, mode)
     except FileNotFoundError as error:
@@ -187,12 +256,12 @@ def _open(path: str, mode: str = "rb"):
 # -- readers --------------------------------------------------------------------------------------
 
 def _read_recordio(source: Source, path: str) -> Iterator[Batch]:
-    with _open(path) as stream:
+    with _open(path, storage_options=source.storage_options) as stream:
         yield from read_recordio(stream, batch_size=source.batch_size, name=path)
 
 
 def _read_csv(source: Source, path: str) -> Iterator[Batch]:
-    with _open(path, "rb") as raw:
+    with _open(path, "rb", source.storage_options) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8")
         line_number, n_columns = 0, None
         while True:
@@ -240,7 +309,7 @@ def _parse_csv_block(lines: list[str], path: str, first_line: int) -> np.ndarray
 def _read_parquet(source: Source, path: str) -> Iterator[Batch]:
     import pyarrow.parquet as pq
 
-    with _open(path) as stream:
+    with _open(path, storage_options=source.storage_options) as stream:
         table = pq.ParquetFile(stream)
         names = table.schema_arrow.names
         if source.label_column is not None and source.label_column not in names:
@@ -255,7 +324,7 @@ def _read_parquet(source: Source, path: str) -> Iterator[Batch]:
 
 def _read_npy(source: Source, path: str) -> Iterator[Batch]:
     if _is_url(path):
-        with _open(path) as stream:
+        with _open(path, storage_options=source.storage_options) as stream:
             array = np.load(io.BytesIO(stream.read()))
     else:
         array = np.load(path, mmap_mode="r")

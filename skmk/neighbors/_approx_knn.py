@@ -25,10 +25,13 @@ from .._streaming import (
     fit_source,
     run_updates,
 )
-from ..io import is_source, iter_array_batches, open_source
+from ..io import is_source, iter_array_batches
 from ..io._arrays import results_per_batch, validated_batches
+from ..io._sources import source_for_estimator
+from ..remote._deploy_mixin import DeployMixin
 from . import _faiss_index
 from ._faiss_index import ALLOWED_PQ_M
+from ._flat_search import FlatSearchAccelerator
 from ._projection import PROJECTIONS
 from ._reservoir import ReservoirState, join_shares
 
@@ -36,7 +39,7 @@ from ._reservoir import ReservoirState, join_shares
 DEFAULT_SAMPLE_SIZE = 10_000_000
 
 
-class ApproxKNN(RemoteMixin, HyperparameterMixin, BaseEstimator):
+class ApproxKNN(RemoteMixin, DeployMixin, HyperparameterMixin, BaseEstimator):
     """SageMaker's k-nearest-neighbours: a uniform sample indexed by faiss.
 
     ``fit`` streams the data once, keeping a uniform reservoir sample of ``sample_size`` rows
@@ -178,7 +181,9 @@ class ApproxKNN(RemoteMixin, HyperparameterMixin, BaseEstimator):
         X : {array-like, sparse matrix} of shape (n_samples, n_features), or a data source
             Training rows; float32 stays float32, other types become float64. A path,
             directory, glob, SageMaker manifest or fsspec URL of labelled RecordIO-protobuf,
-            CSV (label first) or Parquet (column ``label``) files is sampled in one pass.
+            CSV (label first) or Parquet (column ``label``) files is sampled in one pass; so is
+            a ``Source`` from ``skmk.io.open_source`` (its own label settings and
+            ``storage_options`` apply).
         y : array-like of shape (n_samples,), or None for a data source
             Class labels (any type scikit-learn classifiers take) or float targets.
         wait : bool, default=True
@@ -239,8 +244,8 @@ class ApproxKNN(RemoteMixin, HyperparameterMixin, BaseEstimator):
         return X, y, None, {"classes": classes}
 
     def _open_training_source(self, location):
-        return open_source(location, batch_size=self.mini_batch_size, label_size=1,
-                           label_column="label")
+        return source_for_estimator(location, batch_size=self.mini_batch_size, label_size=1,
+                                    label_column="label")
 
     def _stream_arrays(self, X, y, sample_weight, random_state, progress) -> ReservoirState:
         """A new reservoir offered every mini-batch of validated rows."""
@@ -381,6 +386,9 @@ class ApproxKNN(RemoteMixin, HyperparameterMixin, BaseEstimator):
             "nprobe_": nprobe,
             "pq_m_": layout.pq_m,
             "index_dim_": layout.padded_dim,
+            "_flat_search_": FlatSearchAccelerator(seed) if FlatSearchAccelerator.applies(
+                self.index_type, self.index_metric, layout.padded_dim, sample.shape[0])
+            else None,
         }
 
     # -- queries ---------------------------------------------------------------------------------
@@ -397,7 +405,15 @@ class ApproxKNN(RemoteMixin, HyperparameterMixin, BaseEstimator):
         return _faiss_index.prepare(X, self.index_metric, self.index_dim_), dtype
 
     def _search(self, X, n_neighbors: int):
+        """faiss's answer: squared distances (L2) or similarities, indices, and X's dtype."""
         vectors, dtype = self._query_vectors(X)
+        accelerator = getattr(self, "_flat_search_", None)
+        exact = accelerator and accelerator.search(self.index_, vectors, n_neighbors)
+        if exact:
+            sq_distances, indices = exact
+            # COSINE vectors are unit length: ||a - b||² = 2 - 2 cos(a, b).
+            return (sq_distances if self.index_metric == "L2" else 1 - sq_distances / 2,
+                    indices, dtype)
         similarities, indices = _faiss_index.search(self.index_, vectors, n_neighbors,
                                                     self.nprobe_)
         return similarities, indices, dtype

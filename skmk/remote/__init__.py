@@ -1,12 +1,14 @@
-"""Running skmk estimators on a Ray cluster: backends, distributed fit, jobs, artifacts.
+"""Running skmk models elsewhere: Ray backends, training jobs, artifacts, endpoints (Ray Serve)
+and batch transform.
 
-Nothing here imports Ray at import time; Ray is imported when a cluster is first used.
+Nothing here imports Ray at import time; each entry point imports it when it is called.
 
-* :class:`RayBackend` — the ``backend`` parameter value that names a cluster.
+* :class:`RayBackend` — the ``backend`` parameter value that names a cluster: distributed fit.
 * :class:`TrainingJob`, :func:`attach` — training jobs submitted by ``fit(..., wait=False)``.
 * :func:`save_model`, :func:`load_model` — model artifacts with a checksummed manifest.
+* ``deploy()`` / ``transformer()`` on the estimators — endpoints and batch transform.
 
-See docs/remote.md.
+See docs/remote.md and docs/serving.md.
 """
 
 from .._lazy import lazy_exports
