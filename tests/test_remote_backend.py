@@ -118,3 +118,17 @@ def test_shares_of_a_sample_drawn_per_shard_join_into_a_uniform_sample():
         kept[merged.X[:, 0].astype(int)] += 1
     # binomial sd of a frequency over 3000 trials: sqrt(0.2 * 0.8 / 3000) = 0.0073
     np.testing.assert_allclose(kept / trials, 0.2, atol=0.035)
+
+
+def test_a_job_refuses_a_source_object_and_sparse_arrays_before_contacting_ray(tmp_path):
+    import scipy.sparse as sp
+
+    from skmk.io import open_source
+
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((20, 2)))
+    km = StreamingKMeans(k=2, backend=RayBackend(store=str(tmp_path / "store"),
+                                                 dashboard_url="http://127.0.0.1:9"))
+    with pytest.raises(ValueError, match="not a Source object"):
+        km.fit(open_source(str(tmp_path / "x.npy")), wait=False)
+    with pytest.raises(ValueError, match="RecordIO-protobuf"):
+        km.fit(sp.random(20, 3, density=0.5, format="csr"), wait=False)

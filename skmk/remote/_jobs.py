@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..io import Source
 from ._artifacts import (
     MANIFEST,
     class_path,
@@ -234,6 +235,11 @@ def _checked_name(name) -> str:
 
 def _write_inputs(url: str, X, y, sample_weight) -> dict:
     """Where the job finds its data: a source location as given, arrays as .npy files."""
+    if isinstance(X, Source):
+        # Its storage_options may hold credentials, which must not be written to the store.
+        raise ValueError("a training job takes a data source by its location (a path or URL), "
+                         "not a Source object: the job's driver opens it with the cluster's own "
+                         "credentials; fit a Source with wait=True to ship its options")
     if isinstance(X, (str, os.PathLike)):
         location = str(X)
         if "://" not in location:
