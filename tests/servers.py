@@ -95,7 +95,9 @@ class RayHead:
     log: Path = field(repr=False)
 
     def stop(self) -> None:
+        """Stop the head by its PID and delete its session directory (logs included)."""
         stop_process(self.process)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def start_ray_head(*, num_cpus: int = 2, object_store_mb: int = 300,
