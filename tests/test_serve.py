@@ -251,6 +251,24 @@ def test_update_serves_the_new_model_then_delete_stops_it(serve_cluster):
     assert not endpoint.ping()
 
 
+def test_deploy_a_model_artifact_by_url_checksums_verified(serve_cluster, tmp_path):
+    from skmk.remote import ArtifactError, save_model
+    from skmk.remote._endpoint import deploy
+
+    X, _ = _data(seed=3)
+    model = StreamingKMeans(k=3, random_state=0).fit(X)
+    save_model(model, str(tmp_path / "model"))
+    endpoint = deploy(str(tmp_path / "model"), name="test-artifact",
+                      port=serve_cluster.serve_port)
+    try:
+        np.testing.assert_array_equal(endpoint.predict(X), model.predict(X))
+    finally:
+        endpoint.delete()
+    (tmp_path / "model" / "model.pkl").write_bytes(b"tampered")
+    with pytest.raises(ArtifactError, match=r"checksum mismatch for model\.pkl"):
+        deploy(str(tmp_path / "model"), name="never", port=serve_cluster.serve_port)
+
+
 def test_an_unfitted_model_is_refused_before_anything_starts():
     from sklearn.exceptions import NotFittedError
 

@@ -65,6 +65,17 @@ def _run(name: str, route_prefix: str, model, options: dict) -> None:
     serve.run(_application(pickle.dumps(model), options), name=name, route_prefix=route_prefix)
 
 
+def _fitted(model):
+    """The estimator to serve: ``model`` itself, or the one saved at an artifact URL (a training
+    job's ``<store>/<job>`` or a ``save_model`` directory), loaded here so that its checksums
+    are verified before any replica starts."""
+    if isinstance(model, (str, os.PathLike)):
+        from ._artifacts import load_model
+
+        return load_model(os.fspath(model))
+    return model
+
+
 def deploy(model, *, name: str = "skmk", num_replicas: int = 1, autoscaling: dict | None = None,
            address: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
            route_prefix: str | None = None, token: str | None = None, num_cpus: float = 0.5,
@@ -74,8 +85,10 @@ def deploy(model, *, name: str = "skmk", num_replicas: int = 1, autoscaling: dic
 
     Parameters
     ----------
-    model : StreamingKMeans or ApproxKNN
-        A fitted estimator; replicas receive it pickled.
+    model : StreamingKMeans, ApproxKNN or str
+        A fitted estimator, or the URL of a model artifact (a training job's
+        ``training_job_.artifact_url``, a ``save_model`` directory), verified against its
+        manifest's checksums; replicas receive the estimator pickled.
     name : str, default="skmk"
         Serve application name; deploying the same name again replaces the application.
     num_replicas : int, default=1
@@ -107,6 +120,7 @@ def deploy(model, *, name: str = "skmk", num_replicas: int = 1, autoscaling: dic
     -------
     endpoint : Endpoint
     """
+    model = _fitted(model)
     Predictor(model)  # an unfitted or unservable model fails here, not in a replica's retries
     ray = _connect(address)
     from ray import serve
@@ -254,8 +268,10 @@ class Endpoint:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def update(self, model) -> Endpoint:
-        """Serve ``model`` instead, under the same name and URL (Serve rolls the replicas)."""
+        """Serve ``model`` (an estimator or an artifact URL, as for ``deploy``) instead, under
+        the same name and URL (Serve rolls the replicas)."""
         self._require_deployment("update")
+        model = _fitted(model)
         Predictor(model)
         _connect(self._address)
         _run(self.name, self._route_prefix, model, self._options)
