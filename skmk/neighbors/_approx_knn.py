@@ -32,6 +32,7 @@ from ..remote._deploy_mixin import DeployMixin
 from . import _faiss_index
 from ._faiss_index import ALLOWED_PQ_M
 from ._flat_search import FlatSearchAccelerator
+from ._ivf_search import BatchedIVFFlatSearch
 from ._projection import PROJECTIONS
 from ._reservoir import ReservoirState, join_shares
 
@@ -389,6 +390,8 @@ class ApproxKNN(RemoteMixin, DeployMixin, HyperparameterMixin, BaseEstimator):
             "_flat_search_": FlatSearchAccelerator(seed) if FlatSearchAccelerator.applies(
                 self.index_type, self.index_metric, layout.padded_dim, sample.shape[0])
             else None,
+            "_ivf_search_": BatchedIVFFlatSearch(self.index_metric)
+            if self.index_type == "faiss.IVFFlat" else None,
         }
 
     # -- queries ---------------------------------------------------------------------------------
@@ -415,7 +418,8 @@ class ApproxKNN(RemoteMixin, DeployMixin, HyperparameterMixin, BaseEstimator):
             return (sq_distances if self.index_metric == "L2" else 1 - sq_distances / 2,
                     indices, dtype)
         similarities, indices = _faiss_index.search(self.index_, vectors, n_neighbors,
-                                                    self.nprobe_)
+                                                    self.nprobe_,
+                                                    getattr(self, "_ivf_search_", None))
         return similarities, indices, dtype
 
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):

@@ -106,12 +106,18 @@ def build(vectors: np.ndarray, index_type: str, metric: str, layout: IndexLayout
     return index
 
 
-def search(index, queries: np.ndarray, k: int, nprobe: int | None):
+def search(index, queries: np.ndarray, k: int, nprobe: int | None, batched=None):
     """faiss search; for IVF, rows that find fewer than k neighbours in ``nprobe`` lists are
-    searched again over every list, so every row gets k neighbours when the index has k."""
+    searched again over every list, so every row gets k neighbours when the index has k.
+
+    ``batched`` (a ``BatchedIVFFlatSearch``) answers the IVFFlat search list by list with GEMMs
+    instead of faiss's query-by-query scan: the same lists and candidates."""
     if nprobe is not None:
         index.nprobe = nprobe
-    distances, indices = index.search(queries, k)
+    if batched is not None and nprobe is not None:
+        distances, indices = batched.search(index, queries, k, nprobe)
+    else:
+        distances, indices = index.search(queries, k)
     if nprobe is not None and nprobe < index.nlist:
         short = np.flatnonzero((indices < 0).any(axis=1))
         if short.size:
