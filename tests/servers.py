@@ -21,11 +21,16 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 
 #: The environment every Ray process of the tests (head, driver, workers) runs with: loopback
-#: only, no usage report, no graceful drain wait on shutdown.
+#: only, no usage report, no graceful drain wait on shutdown, and token authentication off,
+#: said explicitly: Ray (2.5x+) turns it on for any `ray start` when ~/.ray/auth_token exists —
+#: a file any earlier local `ray.init()` on the machine writes — and clients that were not
+#: given the token then hang in their GCS handshake. The test cluster is private and on
+#: loopback, so its behaviour must not depend on what a home directory holds.
 RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+    "RAY_AUTH_MODE": "disabled",
 }
 
 
