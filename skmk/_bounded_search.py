@@ -120,7 +120,8 @@ class BoundedSearch:
 
 
 class NearestCenter:
-    """Nearest of a changing set of centers, for a fixed set of rows (Lloyd's iterations).
+    """Nearest of a changing set of centers, for a fixed set of rows (Lloyd's iterations, a
+    mini-batch against extra and tentative centers).
 
     The rows' low-rank coordinates are computed once; each call bounds them against the new
     centers' coordinates and computes only the few exact distances the bound cannot rule out.
@@ -136,12 +137,18 @@ class NearestCenter:
         self.bound = bound.astype(self.rows.dtype)
         self.rows_low, self.rows_sq = self.bound.coordinates(self.rows)
 
-    def __call__(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest center of each row (int32, ties to the lower index) and the squared
-        distance to it, both of shape (n_rows,)."""
+    def nearest(self, centers: np.ndarray, n_nearest: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n_nearest`` nearest centers of each row: squared distances (ascending) and
+        indices (int32, ties to the lower index), each of shape (n_rows, n_nearest)."""
         centers = np.ascontiguousarray(centers, dtype=self.rows.dtype)
         centers_low, centers_sq = self.bound.coordinates(centers)
         sq_distances, indices, _ = bounded_nearest(
-            self.rows, self.rows_low, self.rows_sq, centers, centers_low, centers_sq, 1,
-            self.bound.slack)
+            self.rows, self.rows_low, self.rows_sq, centers, centers_low, centers_sq,
+            n_nearest, self.bound.slack)
+        return sq_distances, indices
+
+    def __call__(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest center of each row (int32) and the squared distance to it, both of shape
+        (n_rows,): the assignment Lloyd's iterations take."""
+        sq_distances, indices = self.nearest(centers, 1)
         return indices[:, 0], sq_distances[:, 0]

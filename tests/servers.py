@@ -69,6 +69,18 @@ def stop_process(process: subprocess.Popen, *, timeout: float = 30.0) -> None:
         process.wait(10)
 
 
+def listening(server, ports: list[int], *, timeout: float):
+    """``server`` once its process accepts connections on every port; stopped (by its own
+    ``stop``, which also removes its directory) and the error raised if it never does."""
+    try:
+        for port in ports:
+            wait_for_port(port, timeout=timeout, process=server.process, log=server.log)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def _tail(log: Path | None, lines: int = 30) -> str:
     if log is None or not log.exists():
         return ""
@@ -139,13 +151,7 @@ def start_ray_head(*, num_cpus: int = 2, object_store_mb: int = 300,
     head = RayHead(address=f"{LOOPBACK}:{gcs_port}",
                    dashboard_url=f"http://{LOOPBACK}:{dashboard_port}", serve_port=serve_port,
                    temp_dir=temp_dir, process=process, log=log)
-    try:
-        wait_for_port(gcs_port, timeout=timeout, process=process, log=log)
-        wait_for_port(dashboard_port, timeout=timeout, process=process, log=log)
-    except BaseException:
-        head.stop()
-        raise
-    return head
+    return listening(head, [gcs_port, dashboard_port], timeout=timeout)
 
 
 # -- S3-compatible object storage (rclone serve s3) -----------------------------------------------
@@ -220,12 +226,7 @@ def start_s3_server(access_key: str, secret_key: str, *, timeout: float = 60.0) 
                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     server = S3Server(endpoint_url=f"http://{LOOPBACK}:{port}", access_key=access_key,
                       secret_key=secret_key, root=root, process=process, log=log)
-    try:
-        wait_for_port(port, timeout=timeout, process=process, log=log)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return listening(server, [port], timeout=timeout)
 
 
 @dataclass

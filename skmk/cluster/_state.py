@@ -20,10 +20,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._bounded_search import LowRankBound
+from .._bounded_search import LowRankBound, NearestCenter
 from .._kernels import (
     accumulate_weighted_sums,
-    bounded_nearest,
     kmeans_plusplus,
     merge_into_means,
     nearest_centers,
@@ -167,17 +166,16 @@ class KMeansState(StreamingState):
             decay = 0.5 ** (batch.n_rows / self.half_life)
             self.weights *= decay
             self._cells.scale(decay)
-        coordinates = None
-        if self._bound is not None and not sp.issparse(X):
-            X = np.ascontiguousarray(X, dtype=self.dtype)
-            coordinates = self._bound.coordinates(X)
-        groups, sq_distances = self._nearest_extra_centers(X, coordinates)
+        # The batch's low-rank coordinates, shared by the extra and the tentative centers.
+        bounded = NearestCenter(X, self._bound) \
+            if self._bound is not None and not sp.issparse(X) else None
+        groups, sq_distances = self._nearest_extra_centers(X, bounded)
         # For progress lines: the batch's mean squared distance to the extra centers.
         self.progress_metric = ("batch msd", float(
             np.dot(weight.astype(np.float64), sq_distances) / max(float(weight.sum()), 1e-300)))
         if self.tentative is None:
             self.tentative = self._first_tentative_centers(X, weight, groups)
-        clusters = self._tentative_cells(X, coordinates)
+        clusters = self._tentative_cells(X, bounded)
         n_sub = self.k * (self.k + 1)
 
         # Rows of this batch summed per (extra center, tentative cluster) cell. Local keys are
@@ -213,30 +211,23 @@ class KMeansState(StreamingState):
         None)."""
         return self._bound if n_centers >= BOUNDED_MIN_CENTERS else None
 
-    def _nearest(self, X, coordinates, centers, n_nearest):
-        """The ``n_nearest`` nearest of ``centers`` for each row, by the bounded search:
-        squared distances and indices, each of shape (n_rows, n_nearest)."""
-        low, sq = coordinates
-        centers_low, centers_sq = self._bound.coordinates(centers)
-        sq_distances, indices, _ = bounded_nearest(X, low, sq, centers, centers_low,
-                                                   centers_sq, n_nearest, self._bound.slack)
-        return sq_distances, indices
+    def _nearest_extra_centers(self, X, bounded) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest extra center of each row (int32) and the squared distance to it.
 
-    def _nearest_extra_centers(self, X, coordinates) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest extra center of each row (int32) and the squared distance to it."""
-        if coordinates is None or self.bound_for(self.n_extra) is None:
+        ``bounded`` (a ``NearestCenter`` over the batch) exists only when the state has a
+        bound, that is with at least ``BOUNDED_MIN_CENTERS`` extra centers."""
+        if bounded is None:
             return nearest_centers(X, self.centers)
-        sq_distances, indices = self._nearest(X, coordinates, self.centers, 1)
-        return indices[:, 0], sq_distances[:, 0]
+        return bounded(self.centers)
 
-    def _tentative_cells(self, X, coordinates=None) -> np.ndarray:
+    def _tentative_cells(self, X, bounded=None) -> np.ndarray:
         """Sub-cell of each row: its nearest tentative center, plus the runner-up for rows near
         the boundary between the two (squared distances within ``BOUNDARY_MARGIN``), so that
         rows on either side of a boundary that may still move are kept apart."""
         if self.tentative is None or self.k == 1:
             return np.zeros(X.shape[0], dtype=np.int64)
-        if coordinates is not None and self.bound_for(self.k) is not None:
-            sq_distances, indices = self._nearest(X, coordinates, self.tentative, 2)
+        if bounded is not None and self.bound_for(self.k) is not None:
+            sq_distances, indices = bounded.nearest(self.tentative, 2)
             (d1, d2), (nearest, runner_up) = sq_distances.T, indices.T
         else:
             nearest, runner_up, d1, d2 = two_nearest_centers(X, self.tentative)
@@ -404,11 +395,12 @@ class _Cells:
         total = old_weight + weights
         filled = total > 0
         if not filled.all():
-            slots, old_weight, total, sums = (slots[filled], old_weight[filled],
-                                              total[filled], sums[filled])
+            slots, old_weight, total, sums, sq_norms = (
+                slots[filled], old_weight[filled], total[filled], sums[filled],
+                sq_norms[filled])
         merge_into_means(self.means, slots, old_weight, sums, total)
         self.weights[slots] = total
-        self.sq_norms[slots] += sq_norms if filled.all() else sq_norms[filled]
+        self.sq_norms[slots] += sq_norms
 
     def _grow(self, size: int) -> None:
         capacity = self.weights.size
