@@ -109,6 +109,26 @@ def test_two_nearest_centers_dense_and_sparse(float_dtype, rng):
         np.testing.assert_allclose(d2, sq[np.arange(700), order[:, 1]], rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("n_samples", [1, 300, 3000])
+def test_nearest_and_two_nearest_in_one_pass(float_dtype, n_samples, rng):
+    """One GEMM pass gives what the two separate kernels give: the nearest of the first set,
+    the two nearest of the second, and the rows' squared norms."""
+    from skmk._kernels import nearest_and_two_nearest, two_nearest_centers
+
+    X = rng.standard_normal((n_samples, 20)).astype(float_dtype)
+    extra = rng.standard_normal((37, 20)).astype(float_dtype)
+    tentative = rng.standard_normal((5, 20)).astype(float_dtype)
+    labels, sq, first, second, d1, d2, x_sq = nearest_and_two_nearest(X, extra, tentative)
+    expected_labels, expected_sq = _reference(X, extra)
+    np.testing.assert_array_equal(labels, expected_labels)
+    rtol = 1e-4 if float_dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(sq, expected_sq, rtol=rtol, atol=rtol)
+    for got, expected in zip((first, second, d1, d2), two_nearest_centers(X, tentative)):
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(x_sq, (X.astype(np.float64) ** 2).sum(axis=1), rtol=rtol)
+    assert labels.dtype == first.dtype == np.int32 and sq.dtype == d1.dtype == float_dtype
+
+
 def test_weighted_sums_match_numpy_for_any_thread_count(rng):
     import scipy.sparse as sp
 

@@ -23,6 +23,7 @@ __all__ = [
     "kmeans_plusplus",
     "low_rank_coordinates",
     "merge_into_means",
+    "nearest_and_two_nearest",
     "nearest_centers",
     "openmp_enabled",
     "row_sq_norms",
@@ -135,12 +136,25 @@ def nearest_centers(
         _kmeans.assign_csr(data, indices, indptr, centers_t, centers_sq_norms, labels,
                            sq_distances, n_threads)
         return labels, sq_distances if distances else None
-    X = np.ascontiguousarray(X)
-    no_second = np.empty(0, dtype=np.int32), np.empty(0, dtype=X.dtype)
-    with single_threaded_blas(n_threads):
-        assign_dense(X, centers, centers_sq_norms, labels, sq_distances, *no_second, n_threads,
-                     _chunk_rows(centers.shape[0], chunk_size), distances)
+    _assign_blocks(np.ascontiguousarray(X), centers, centers_sq_norms, centers.shape[0],
+                   (labels, sq_distances), None, None, n_threads,
+                   _chunk_rows(centers.shape[0], chunk_size), distances)
     return labels, sq_distances if distances else None
+
+
+def _assign_blocks(X, centers, norms, n_nearest, nearest, top_two, rows_sq_norms, n_threads,
+                   chunk_size, distances=True) -> None:
+    """Run ``assign_dense`` on C-contiguous dense X; ``nearest`` is (labels, sq_distances) or
+    None, ``top_two`` is (top, second, sq_top, sq_second) or None, ``rows_sq_norms`` an
+    output array or None."""
+    no_int, no_float = np.empty(0, dtype=np.int32), np.empty(0, dtype=X.dtype)
+    labels, sq_distances = nearest if nearest is not None else (no_int, no_float)
+    top, second, sq_top, sq_second = top_two if top_two is not None else (
+        no_int, no_int, no_float, no_float)
+    with single_threaded_blas(n_threads):
+        assign_dense(X, centers, norms, n_nearest, labels, sq_distances, top, sq_top, second,
+                     sq_second, no_float if rows_sq_norms is None else rows_sq_norms,
+                     n_threads, chunk_size, distances)
 
 
 def fwht_rows(X: np.ndarray, *, n_threads: int | None = None) -> np.ndarray:
@@ -216,10 +230,47 @@ def two_nearest_centers(X, centers: np.ndarray, *, n_threads: int | None = None)
         sq_second[:] = np.maximum(scores[rows, second] + x_sq, 0)
     else:
         n_threads = _threads_for(n * centers.shape[0] * X.shape[1], n_threads)
-        with single_threaded_blas(n_threads):
-            assign_dense(np.ascontiguousarray(X), centers, norms, nearest, sq_nearest, second,
-                         sq_second, n_threads, _chunk_rows(centers.shape[0], None))
+        _assign_blocks(np.ascontiguousarray(X), centers, norms, 0, None,
+                       (nearest, second, sq_nearest, sq_second), None, n_threads,
+                       _chunk_rows(centers.shape[0], None))
     return nearest, second, sq_nearest, sq_second
+
+
+def nearest_and_two_nearest(X: np.ndarray, centers: np.ndarray, others: np.ndarray, *,
+                            n_threads: int | None = None):
+    """Each row's nearest of ``centers`` and two nearest of ``others``, in one pass over X.
+
+    Both sets are scored by a single GEMM per chunk of rows, so the rows are read once (the
+    extra centers and the tentative centers of streaming k-means, for one batch).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64 (dense)
+    centers : ndarray of shape (n_centers, n_features), X's dtype
+    others : ndarray of shape (n_others, n_features), X's dtype, n_others >= 2
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,), int32
+        Nearest of ``centers``; ties to the lower index.
+    sq_distances : ndarray of shape (n_samples,), X's dtype
+    nearest, second : ndarray of shape (n_samples,), int32
+        The two nearest of ``others`` (indices into ``others``).
+    sq_nearest, sq_second : ndarray of shape (n_samples,), X's dtype
+    rows_sq_norms : ndarray of shape (n_samples,), X's dtype
+        ``||x||^2`` of each row, a by-product.
+    """
+    X = np.ascontiguousarray(X)
+    both = np.ascontiguousarray(np.concatenate([centers, others]), dtype=X.dtype)
+    n = X.shape[0]
+    labels, nearest, second = (np.empty(n, dtype=np.int32) for _ in range(3))
+    sq_distances, sq_nearest, sq_second, sq_norms = (np.empty(n, dtype=X.dtype)
+                                                    for _ in range(4))
+    n_threads = _threads_for(n * both.shape[0] * X.shape[1], n_threads)
+    _assign_blocks(X, both, row_sq_norms(both), centers.shape[0], (labels, sq_distances),
+                   (nearest, second, sq_nearest, sq_second), sq_norms, n_threads,
+                   _chunk_rows(both.shape[0], None))
+    return labels, sq_distances, nearest, second, sq_nearest, sq_second, sq_norms
 
 
 def accumulate_weighted_sums(
@@ -301,7 +352,7 @@ def kmeans_plusplus(
 
 
 def merge_into_means(means: np.ndarray, slots: np.ndarray, old_weights: np.ndarray,
-                     sums: np.ndarray, totals: np.ndarray, *,
+                     sums: np.ndarray, totals: np.ndarray, *, bounds: np.ndarray | None = None,
                      n_threads: int | None = None) -> None:
     """Fold weighted sums into running means in place (see ``_kmeans.merge_into_means``).
 
@@ -309,13 +360,20 @@ def merge_into_means(means: np.ndarray, slots: np.ndarray, old_weights: np.ndarr
     ----------
     means : ndarray of shape (n_slots, n_features), float32 or float64, C-contiguous
     slots : ndarray of shape (n,), distinct rows of ``means``
-    old_weights, totals : ndarray of shape (n,), float64; totals > 0
-    sums : ndarray of shape (n, n_features), float64
+    old_weights, totals : ndarray of shape (n,), float64
+        A slot whose total is 0 keeps its mean.
+    sums : ndarray of shape (n_parts, n_features), float64
+        Weighted sums of the new rows: one per slot, or several when ``bounds`` is given.
+    bounds : ndarray of shape (n + 1,), default=None
+        Slot ``i`` receives ``sums[bounds[i]:bounds[i + 1]]``; None means one row per slot.
     """
-    n_threads = _threads_for(slots.shape[0] * means.shape[1] * 4, n_threads)
+    if bounds is None:
+        bounds = np.arange(slots.shape[0] + 1)
+    n_threads = _threads_for(sums.shape[0] * means.shape[1] * 4, n_threads)
     _kmeans.merge_into_means(means, np.ascontiguousarray(slots, dtype=np.int64),
                              np.ascontiguousarray(old_weights, dtype=np.float64),
                              np.ascontiguousarray(sums, dtype=np.float64),
+                             np.ascontiguousarray(bounds, dtype=np.int64),
                              np.ascontiguousarray(totals, dtype=np.float64), n_threads)
 
 

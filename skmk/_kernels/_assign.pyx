@@ -45,33 +45,45 @@ def assign_dense(
     const floating[:, ::1] X,               # IN  (n_samples, n_features)
     const floating[:, ::1] centers,         # IN  (n_centers, n_features)
     const floating[::1] centers_sq_norms,   # IN  (n_centers,)
-    int[::1] labels,                        # OUT (n_samples,)
-    floating[::1] sq_distances,             # OUT (n_samples,)
+    int n_nearest,                          # IN  centers[:n_nearest] get the plain argmin
+    int[::1] labels,                        # OUT (n_samples,) or empty
+    floating[::1] sq_distances,             # OUT (n_samples,) or empty
+    int[::1] top_labels,                    # OUT (n_samples,) or empty
+    floating[::1] top_sq_distances,         # OUT (n_samples,) or empty
     int[::1] second_labels,                 # OUT (n_samples,) or empty
     floating[::1] second_sq_distances,      # OUT (n_samples,) or empty
+    floating[::1] rows_sq_norms,            # OUT (n_samples,) or empty
     int n_threads,
     int chunk_size,
     bint row_norms=True,
 ):
-    """Label each row of X with its nearest center and that squared Euclidean distance.
+    """Assign each row of X to two blocks of centers with one GEMM per chunk of rows.
 
-    With ``row_norms`` false the ``||x||^2`` term is skipped (labels only: ``sq_distances``
-    then holds ``||c||^2 - 2 x.c``), which saves a pass over each row.
+    ``centers[:n_nearest]`` is the first block: each row's nearest center in it and that squared
+    Euclidean distance go to ``labels`` / ``sq_distances``. ``centers[n_nearest:]`` is the
+    second: when ``top_labels`` has a slot per row and the block holds at least two centers,
+    each row's nearest and runner-up in it (indices relative to the block) go to ``top_labels``
+    / ``top_sq_distances`` and ``second_labels`` / ``second_sq_distances``. Streaming k-means
+    needs both for every batch — the nearest extra center and the two nearest tentative centers
+    — and one pass over the rows serves both.
 
-    When ``second_labels`` has a slot per row (and there are at least two centers), the
-    runner-up center and its squared distance are written too. Ties go to the lowest center
-    index. Distances are clipped at 0 (the expanded form can go slightly negative by rounding
-    when x sits on a center).
+    With ``row_norms`` false the ``||x||^2`` term is skipped (labels only: distances then hold
+    ``||c||^2 - 2 x.c``), which saves a pass over each row. ``rows_sq_norms``, when it has a slot
+    per row, receives ``||x||^2``. Ties go to the lowest center index. Distances are clipped at
+    0 (the expanded form can go slightly negative by rounding when x sits on a center).
     """
     cdef:
         int n_samples = X.shape[0]
         int n_features = X.shape[1]
         int n_centers = centers.shape[0]
         int n_chunks = (n_samples + chunk_size - 1) // chunk_size
-        bint want_second = second_labels.shape[0] == n_samples and n_centers >= 2
+        bint want_nearest = n_nearest > 0 and labels.shape[0] == n_samples
+        bint want_top_two = top_labels.shape[0] == n_samples and n_centers - n_nearest >= 2
+        bint keep_norms = rows_sq_norms.shape[0] == n_samples
         int chunk, start, n_rows, i, row
         floating x_sq
         floating *dots
+        const floating *row_dots
 
     if n_samples == 0:
         return
@@ -89,20 +101,26 @@ def assign_dense(
                      &centers[0, 0], <floating> 0.0, dots)
             for i in range(n_rows):
                 row = start + i
+                row_dots = &dots[i * n_centers]
                 # Results go straight to the row's own output slots: slots no other thread
                 # touches (a local variable passed by address would be shared by the threads).
-                if want_second:
-                    _top_two_of_row(&dots[i * n_centers], &centers_sq_norms[0], n_centers,
-                                    &labels[row], &sq_distances[row], &second_labels[row],
+                if want_nearest:
+                    labels[row] = argmin_sum(&centers_sq_norms[0], row_dots, n_nearest,
+                                             &sq_distances[row])
+                if want_top_two:
+                    _top_two_of_row(&row_dots[n_nearest], &centers_sq_norms[n_nearest],
+                                    n_centers - n_nearest, &top_labels[row],
+                                    &top_sq_distances[row], &second_labels[row],
                                     &second_sq_distances[row])
-                else:
-                    labels[row] = argmin_sum(&centers_sq_norms[0], &dots[i * n_centers],
-                                             n_centers, &sq_distances[row])
                 if not row_norms:
                     continue
                 x_sq = dot(n_features, &X[row, 0], &X[row, 0])
-                sq_distances[row] = max(x_sq + sq_distances[row], <floating> 0.0)
-                if want_second:
+                if keep_norms:
+                    rows_sq_norms[row] = x_sq
+                if want_nearest:
+                    sq_distances[row] = max(x_sq + sq_distances[row], <floating> 0.0)
+                if want_top_two:
+                    top_sq_distances[row] = max(x_sq + top_sq_distances[row], <floating> 0.0)
                     second_sq_distances[row] = max(x_sq + second_sq_distances[row],
                                                    <floating> 0.0)
         free(dots)

@@ -260,21 +260,29 @@ def merge_into_means(
     floating[:, ::1] means,                 # IN/OUT (n_slots, n_features) running means
     const long[::1] slots,                  # IN  (n,) distinct rows of ``means`` to update
     const double[::1] old_weights,          # IN  (n,) weight behind each mean so far
-    const double[:, ::1] sums,              # IN  (n, n_features) weighted sums of new rows
-    const double[::1] totals,               # IN  (n,) old weight + new weight, all > 0
+    const double[:, ::1] sums,              # IN  (n_parts, n_features) weighted sums of new rows
+    const long[::1] bounds,                 # IN  (n + 1,) slot i's parts: sums[bounds[i]:bounds[i+1]]
+    const double[::1] totals,               # IN  (n,) old weight + new weight
     int n_threads,
 ):
-    """means[slots[i]] <- (old_weights[i] * means[slots[i]] + sums[i]) / totals[i], in double
-    precision, stored in the means' dtype. Slots must be distinct (each row written once)."""
+    """means[slots[i]] <- (old_weights[i] * means[slots[i]] + sum of slot i's parts) / totals[i],
+    in double precision, stored in the means' dtype; a slot whose total is 0 (only rows of
+    weight 0 reached it) keeps its mean. Slots must be distinct (each row written once). A
+    slot's new rows may come as several partial sums (one per coreset cell of an extra center,
+    say): adding them here spares a reduction into a temporary array."""
     cdef:
         Py_ssize_t n = slots.shape[0]
         Py_ssize_t n_features = means.shape[1]
-        Py_ssize_t i, j, slot
-        double weight, total
+        Py_ssize_t i, j, r, slot
+        double weight, total, added
 
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="static"):
         slot = slots[i]
         weight = old_weights[i]
         total = totals[i]
-        for j in range(n_features):
-            means[slot, j] = <floating> ((weight * means[slot, j] + sums[i, j]) / total)
+        if total > 0:
+            for j in range(n_features):
+                added = 0.0
+                for r in range(bounds[i], bounds[i + 1]):
+                    added = added + sums[r, j]
+                means[slot, j] = <floating> ((weight * means[slot, j] + added) / total)

@@ -111,27 +111,31 @@ def assigner(points: np.ndarray, bound: LowRankBound | None):
     return NearestCenter(points, bound)
 
 
-def lloyd_trial(points, weights, centers, max_iter, tol, assign=None):
+def lloyd_trial(points, weights, centers, max_iter, tol, assign=None, *, final_loss=True):
     """Lloyd's iterations from ``centers``; returns (centers, weighted SSD, iterations).
 
     ``assign(centers)`` gives each point's nearest center and squared distance (default: the
-    GEMM assignment kernel)."""
+    GEMM assignment kernel). When the iterations run out before converging, the loss of the
+    last centers costs one more assignment; ``final_loss=False`` skips it (the loss is then
+    NaN) for callers that only want the centers."""
     if assign is None:
         assign = assigner(points, None)
     k = centers.shape[0]
+    weights64 = weights.astype(np.float64)
     previous_loss = np.inf
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+    for n_iter in range(1, max_iter + 1):
         labels, sq_distances = assign(centers)
-        loss = float(np.dot(weights.astype(np.float64), sq_distances))
+        loss = float(np.dot(weights64, sq_distances))
         if np.isfinite(previous_loss) and previous_loss - loss <= tol * previous_loss:
-            break
+            return centers, loss, n_iter  # converged: the loss is that of these centers
         previous_loss = loss
         sums, cluster_weights = accumulate_weighted_sums(points, weights, labels, k)
         centers = _new_centers(points, weights, centers, sums, cluster_weights, sq_distances)
+    if not final_loss:
+        return centers, float("nan"), n_iter
     labels, sq_distances = assign(centers)
-    loss = float(np.dot(weights.astype(np.float64), sq_distances))
-    return centers, loss, n_iter
+    return centers, float(np.dot(weights64, sq_distances)), n_iter
 
 
 def _new_centers(points, weights, centers, sums, cluster_weights, sq_distances):

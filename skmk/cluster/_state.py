@@ -25,6 +25,7 @@ from .._kernels import (
     accumulate_weighted_sums,
     kmeans_plusplus,
     merge_into_means,
+    nearest_and_two_nearest,
     nearest_centers,
     row_sq_norms,
     two_nearest_centers,
@@ -166,16 +167,10 @@ class KMeansState(StreamingState):
             decay = 0.5 ** (batch.n_rows / self.half_life)
             self.weights *= decay
             self._cells.scale(decay)
-        # The batch's low-rank coordinates, shared by the extra and the tentative centers.
-        bounded = NearestCenter(X, self._bound) \
-            if self._bound is not None and not sp.issparse(X) else None
-        groups, sq_distances = self._nearest_extra_centers(X, bounded)
+        groups, sq_distances, clusters, x_sq = self._assign(X, weight)
         # For progress lines: the batch's mean squared distance to the extra centers.
         self.progress_metric = ("batch msd", float(
             np.dot(weight.astype(np.float64), sq_distances) / max(float(weight.sum()), 1e-300)))
-        if self.tentative is None:
-            self.tentative = self._first_tentative_centers(X, weight, groups)
-        clusters = self._tentative_cells(X, bounded)
         n_sub = self.k * (self.k + 1)
 
         # Rows of this batch summed per (extra center, tentative cluster) cell. Local keys are
@@ -184,20 +179,20 @@ class KMeansState(StreamingState):
                                             return_inverse=True)
         cell_sums, cell_weights = accumulate_weighted_sums(
             X, weight, cell_of_row.astype(np.int32), local_keys.size)
-        cell_sq = np.bincount(cell_of_row, weights=weight.astype(np.float64) * row_sq_norms(X),
+        cell_sq = np.bincount(cell_of_row, weights=weight.astype(np.float64) * x_sq,
                               minlength=local_keys.size)
         cell_center = local_keys // n_sub
         starts = np.flatnonzero(np.r_[True, cell_center[1:] != cell_center[:-1]])
         hit = cell_center[starts]
-        batch_sums = np.add.reduceat(cell_sums, starts, axis=0)
         batch_weight = np.add.reduceat(cell_weights, starts)
 
         # c <- (1 - p) c + p * mean_batch with p = n_new / (n_old + n_new), written as the
-        # weighted mean (n_old * c + sum_batch) / (n_old + n_new).
+        # weighted mean (n_old * c + sum_batch) / (n_old + n_new); a center's batch sum is the
+        # sum of its cells' sums.
         old_weight = self.weights[hit]
         total = old_weight + batch_weight
-        updated = (old_weight[:, None] * self.centers[hit] + batch_sums) / total[:, None]
-        self.centers[hit] = updated.astype(self.dtype)
+        merge_into_means(self.centers, hit, old_weight, cell_sums, total,
+                         bounds=np.r_[starts, cell_center.size])
         self.weights[hit] = total
 
         global_keys = self._group_ids[cell_center] * n_sub + local_keys % n_sub
@@ -211,26 +206,37 @@ class KMeansState(StreamingState):
         None)."""
         return self._bound if n_centers >= BOUNDED_MIN_CENTERS else None
 
-    def _nearest_extra_centers(self, X, bounded) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest extra center of each row (int32) and the squared distance to it.
+    def _assign(self, X, weight):
+        """Place each row of a batch: its nearest extra center (int32) and the squared distance
+        to it, its tentative sub-cell (``_sub_cells``), and its squared norm.
 
-        ``bounded`` (a ``NearestCenter`` over the batch) exists only when the state has a
-        bound, that is with at least ``BOUNDED_MIN_CENTERS`` extra centers."""
-        if bounded is None:
-            return nearest_centers(X, self.centers)
-        return bounded(self.centers)
+        Dense rows are scored against the extra and the tentative centers in one pass when
+        plain GEMMs serve both; with a bound (at least ``BOUNDED_MIN_CENTERS`` extra centers)
+        the batch's low-rank coordinates are computed once and shared by both searches."""
+        sparse = sp.issparse(X)
+        if not sparse and self._bound is None and self.tentative is not None and self.k > 1:
+            groups, sq_distances, nearest, runner_up, d1, d2, x_sq = nearest_and_two_nearest(
+                X, self.centers, self.tentative)
+            return groups, sq_distances, self._sub_cells(nearest, runner_up, d1, d2), x_sq
+        bounded = NearestCenter(X, self._bound) if self._bound is not None and not sparse \
+            else None
+        groups, sq_distances = bounded(self.centers) if bounded is not None \
+            else nearest_centers(X, self.centers)
+        if self.tentative is None:
+            self.tentative = self._first_tentative_centers(X, weight, groups)
+        if self.tentative is None or self.k == 1:
+            clusters = np.zeros(X.shape[0], dtype=np.int64)
+        elif bounded is not None and self.bound_for(self.k) is not None:
+            top_two, indices = bounded.nearest(self.tentative, 2)
+            clusters = self._sub_cells(*indices.T, *top_two.T)
+        else:
+            clusters = self._sub_cells(*two_nearest_centers(X, self.tentative))
+        return groups, sq_distances, clusters, row_sq_norms(X)
 
-    def _tentative_cells(self, X, bounded=None) -> np.ndarray:
+    def _sub_cells(self, nearest, runner_up, d1, d2) -> np.ndarray:
         """Sub-cell of each row: its nearest tentative center, plus the runner-up for rows near
         the boundary between the two (squared distances within ``BOUNDARY_MARGIN``), so that
         rows on either side of a boundary that may still move are kept apart."""
-        if self.tentative is None or self.k == 1:
-            return np.zeros(X.shape[0], dtype=np.int64)
-        if bounded is not None and self.bound_for(self.k) is not None:
-            sq_distances, indices = bounded.nearest(self.tentative, 2)
-            (d1, d2), (nearest, runner_up) = sq_distances.T, indices.T
-        else:
-            nearest, runner_up, d1, d2 = two_nearest_centers(X, self.tentative)
         near = (d2 - d1) < BOUNDARY_MARGIN * np.maximum(d1, 1e-12)
         return nearest.astype(np.int64) * (self.k + 1) + np.where(near, runner_up + 1, 0)
 
@@ -259,7 +265,8 @@ class KMeansState(StreamingState):
             return
         self.tentative = lloyd_trial(points, weights.astype(self.dtype), self.tentative,
                                      TENTATIVE_REFRESH_ITER, 1e-4,
-                                     assigner(points, self.bound_for(self.k)))[0]
+                                     assigner(points, self.bound_for(self.k)),
+                                     final_loss=False)[0]
 
     def _reseed_starved(self, X, weight, sq_distances) -> None:
         """Move extra centers that stopped receiving points to poorly covered rows.
@@ -393,11 +400,6 @@ class _Cells:
         # keys are unique within one call, so fancy indexing is exact
         old_weight = self.weights[slots]
         total = old_weight + weights
-        filled = total > 0
-        if not filled.all():
-            slots, old_weight, total, sums, sq_norms = (
-                slots[filled], old_weight[filled], total[filled], sums[filled],
-                sq_norms[filled])
         merge_into_means(self.means, slots, old_weight, sums, total)
         self.weights[slots] = total
         self.sq_norms[slots] += sq_norms
