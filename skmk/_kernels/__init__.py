@@ -15,6 +15,7 @@ from ._assign import assign_dense, omp_max_threads, openmp_enabled
 from ._threads import single_threaded_blas
 
 __all__ = [
+    "absorb_into_means",
     "accumulate_weighted_sums",
     "bounded_nearest",
     "effective_n_threads",
@@ -375,6 +376,65 @@ def merge_into_means(means: np.ndarray, slots: np.ndarray, old_weights: np.ndarr
                              np.ascontiguousarray(sums, dtype=np.float64),
                              np.ascontiguousarray(bounds, dtype=np.int64),
                              np.ascontiguousarray(totals, dtype=np.float64), n_threads)
+
+
+def absorb_into_means(
+    X: np.ndarray,
+    sample_weight: np.ndarray,
+    cell_of_row: np.ndarray,
+    cell_slots: np.ndarray,
+    cell_old_weights: np.ndarray,
+    cell_totals: np.ndarray,
+    cell_means: np.ndarray,
+    center_slots: np.ndarray,
+    cell_bounds: np.ndarray,
+    center_old_weights: np.ndarray,
+    center_totals: np.ndarray,
+    centers: np.ndarray,
+    *,
+    n_threads: int | None = None,
+) -> None:
+    """Fold dense rows into the running means of their cells and of the cells' centers, in
+    place (see ``_kmeans.absorb_dense``).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    sample_weight : ndarray of shape (n_samples,)
+    cell_of_row : ndarray of shape (n_samples,), values in [0, n_cells)
+        The cell each row joins; cells are numbered so that each center's cells are
+        consecutive.
+    cell_slots : ndarray of shape (n_cells,)
+        Row of ``cell_means`` holding each cell (distinct).
+    cell_old_weights, cell_totals : ndarray of shape (n_cells,), float64
+        Each cell's weight before and after the batch.
+    cell_means : ndarray of shape (n_slots, n_features), X's dtype, C-contiguous
+        Updated in place.
+    center_slots : ndarray of shape (n_hit,)
+        Row of ``centers`` of each center the batch reaches (distinct).
+    cell_bounds : ndarray of shape (n_hit + 1,)
+        Center ``h`` owns cells ``cell_bounds[h]:cell_bounds[h + 1]``.
+    center_old_weights, center_totals : ndarray of shape (n_hit,), float64
+    centers : ndarray of shape (n_centers, n_features), X's dtype, C-contiguous
+        Updated in place.
+    """
+    cell_of_row = np.asarray(cell_of_row)
+    order = np.argsort(cell_of_row, kind="stable")  # each cell's rows together, in row order
+    row_bounds = np.searchsorted(cell_of_row[order], np.arange(cell_slots.shape[0] + 1))
+    n_threads = _threads_for(X.shape[0] * X.shape[1] * 4, n_threads)
+
+    def index(a):
+        return np.ascontiguousarray(a, dtype=np.int64)
+
+    def real(a):
+        return np.ascontiguousarray(a, dtype=np.float64)
+
+    _kmeans.absorb_dense(np.ascontiguousarray(X), np.ascontiguousarray(sample_weight,
+                                                                       dtype=X.dtype),
+                         index(order), index(row_bounds), index(cell_slots),
+                         real(cell_old_weights), real(cell_totals), cell_means,
+                         index(center_slots), index(cell_bounds), real(center_old_weights),
+                         real(center_totals), centers, n_threads)
 
 
 def low_rank_coordinates(

@@ -11,6 +11,8 @@ Dense assignment lives in ``_assign.pyx``; these are the other hot loops of stre
 * ``merge_into_means``: fold per-cell sums into running weighted means in place (the coreset
   cells' update after each mini-batch), without the gather/compute/scatter temporaries numpy
   would need.
+* ``absorb_dense``: a mini-batch's rows straight into the means of their coreset cells and of
+  their extra centers, with no per-cell sums in memory.
 * ``kmeans_plusplus``: weighted greedy k-means++ seeding (D² sampling where each point counts
   with its weight; several candidates per round, keep the one that lowers the potential most).
 """
@@ -254,6 +256,75 @@ cdef inline void _set_center(
         centers[c, f] = X[row, f]
     chosen[c] = row
 
+
+
+def absorb_dense(
+    const floating[:, ::1] X,               # IN  (n_samples, n_features)
+    const floating[::1] sample_weight,      # IN  (n_samples,)
+    const long[::1] order,                  # IN  (n_samples,) rows grouped by cell
+    const long[::1] row_bounds,             # IN  (n_cells + 1,) cell c: order[row_bounds[c]:row_bounds[c+1]]
+    const long[::1] cell_slots,             # IN  (n_cells,) row of ``cell_means`` of each cell
+    const double[::1] cell_old_weights,     # IN  (n_cells,)
+    const double[::1] cell_totals,          # IN  (n_cells,)
+    floating[:, ::1] cell_means,            # IN/OUT (n_slots, n_features)
+    const long[::1] center_slots,           # IN  (n_hit,) distinct rows of ``centers``
+    const long[::1] cell_bounds,            # IN  (n_hit + 1,) center h owns cells cell_bounds[h]:[h+1]
+    const double[::1] center_old_weights,   # IN  (n_hit,)
+    const double[::1] center_totals,        # IN  (n_hit,)
+    floating[:, ::1] centers,               # IN/OUT (n_centers, n_features)
+    int n_threads,
+):
+    """Fold a batch's rows into running weighted means: each coreset cell's and each extra
+    center's, mean <- (old_weight * mean + sum of w_i x_i) / total, in double precision.
+
+    A center's cells are contiguous, and a cell's rows are listed together in ``order``. Each
+    thread takes whole centers: it sums a cell's rows into a private buffer, updates the cell's
+    mean, adds the buffer to the center's, and updates the center's mean — the per-cell sums
+    never exist as an array (they would be thousands of rows of float64 written and read twice
+    per batch). Rows are added in the order given and cells in order, so the result does not
+    depend on the thread count. A mean whose total is 0 (only rows of weight 0) is left as is.
+    """
+    cdef:
+        Py_ssize_t n_hit = center_slots.shape[0]
+        Py_ssize_t n_features = X.shape[1]
+        Py_ssize_t h, c, r, i, f, slot
+        double w, old, total
+        double *cell_sum
+        double *center_sum
+
+    if n_hit == 0:
+        return
+    cell_sum = NULL
+    center_sum = NULL
+    with nogil, parallel(num_threads=n_threads):
+        cell_sum = <double *> malloc(sizeof(double) * n_features)
+        center_sum = <double *> malloc(sizeof(double) * n_features)
+        for h in prange(n_hit, schedule="dynamic", chunksize=4):
+            memset(center_sum, 0, sizeof(double) * n_features)
+            for c in range(cell_bounds[h], cell_bounds[h + 1]):
+                memset(cell_sum, 0, sizeof(double) * n_features)
+                for r in range(row_bounds[c], row_bounds[c + 1]):
+                    i = order[r]
+                    w = sample_weight[i]
+                    for f in range(n_features):
+                        cell_sum[f] += w * X[i, f]
+                slot = cell_slots[c]
+                old = cell_old_weights[c]
+                total = cell_totals[c]
+                for f in range(n_features):
+                    if total > 0:
+                        cell_means[slot, f] = <floating> ((old * cell_means[slot, f]
+                                                           + cell_sum[f]) / total)
+                    center_sum[f] = center_sum[f] + cell_sum[f]
+            slot = center_slots[h]
+            old = center_old_weights[h]
+            total = center_totals[h]
+            if total > 0:
+                for f in range(n_features):
+                    centers[slot, f] = <floating> ((old * centers[slot, f] + center_sum[f])
+                                                   / total)
+        free(cell_sum)
+        free(center_sum)
 
 
 def merge_into_means(

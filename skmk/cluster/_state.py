@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from .._bounded_search import LowRankBound, NearestCenter
 from .._kernels import (
+    absorb_into_means,
     accumulate_weighted_sums,
     kmeans_plusplus,
     merge_into_means,
@@ -173,30 +174,39 @@ class KMeansState(StreamingState):
             np.dot(weight.astype(np.float64), sq_distances) / max(float(weight.sum()), 1e-300)))
         n_sub = self.k * (self.k + 1)
 
-        # Rows of this batch summed per (extra center, tentative cluster) cell. Local keys are
-        # sorted by extra center, so each center's batch total is a reduceat over its cells.
+        # The batch's (extra center, tentative sub-cell) cells. Local keys are sorted by extra
+        # center, so each center's cells are consecutive.
         local_keys, cell_of_row = np.unique(groups.astype(np.int64) * n_sub + clusters,
                                             return_inverse=True)
-        cell_sums, cell_weights = accumulate_weighted_sums(
-            X, weight, cell_of_row.astype(np.int32), local_keys.size)
-        cell_sq = np.bincount(cell_of_row, weights=weight.astype(np.float64) * x_sq,
-                              minlength=local_keys.size)
+        n_cells = local_keys.size
+        weight64 = weight.astype(np.float64)
+        cell_weights = np.bincount(cell_of_row, weights=weight64, minlength=n_cells)
+        cell_sq = np.bincount(cell_of_row, weights=weight64 * x_sq, minlength=n_cells)
         cell_center = local_keys // n_sub
         starts = np.flatnonzero(np.r_[True, cell_center[1:] != cell_center[:-1]])
         hit = cell_center[starts]
-        batch_weight = np.add.reduceat(cell_weights, starts)
+        cell_bounds = np.r_[starts, n_cells]
 
         # c <- (1 - p) c + p * mean_batch with p = n_new / (n_old + n_new), written as the
-        # weighted mean (n_old * c + sum_batch) / (n_old + n_new); a center's batch sum is the
-        # sum of its cells' sums.
+        # weighted mean (n_old * c + sum_batch) / (n_old + n_new), for the extra centers and
+        # for the coreset cells alike.
         old_weight = self.weights[hit]
-        total = old_weight + batch_weight
-        merge_into_means(self.centers, hit, old_weight, cell_sums, total,
-                         bounds=np.r_[starts, cell_center.size])
+        total = old_weight + np.add.reduceat(cell_weights, starts)
+        cells = self._cells
+        slots = cells.slots_for(self._group_ids[cell_center] * n_sub + local_keys % n_sub)
+        cell_old = cells.weights[slots]
+        cell_total = cell_old + cell_weights
+        if sp.issparse(X):
+            cell_sums = accumulate_weighted_sums(X, weight, cell_of_row.astype(np.int32),
+                                                 n_cells)[0]
+            merge_into_means(self.centers, hit, old_weight, cell_sums, total,
+                             bounds=cell_bounds)
+            merge_into_means(cells.means, slots, cell_old, cell_sums, cell_total)
+        else:
+            absorb_into_means(X, weight, cell_of_row, slots, cell_old, cell_total, cells.means,
+                              hit, cell_bounds, old_weight, total, self.centers)
         self.weights[hit] = total
-
-        global_keys = self._group_ids[cell_center] * n_sub + local_keys % n_sub
-        self._cells.add(global_keys, cell_sums, cell_weights, cell_sq)
+        cells.record(slots, cell_total, cell_sq)
         self.n_seen += batch.n_rows
         self._reseed_starved(X, weight, sq_distances)
         self._refresh_tentative()
@@ -383,7 +393,17 @@ class _Cells:
         return state
 
     def add(self, keys, sums, weights, sq_norms) -> None:
-        """Add rows summarised per cell: float64 ``sums`` of ``w x``, ``weights``, ``sq_norms``."""
+        """Add rows summarised per cell: float64 ``sums`` of ``w x``, ``weights``, ``sq_norms``.
+        Keys must be distinct."""
+        slots = self.slots_for(keys)
+        old_weight = self.weights[slots]
+        total = old_weight + weights
+        merge_into_means(self.means, slots, old_weight, sums, total)
+        self.record(slots, total, sq_norms)
+
+    def slots_for(self, keys) -> np.ndarray:
+        """Storage rows of the cells with these (distinct) keys; unknown keys get new, empty
+        cells."""
         position = np.searchsorted(self.keys, keys)
         known = position < self.keys.size
         known[known] = self.keys[position[known]] == keys[known]
@@ -397,11 +417,11 @@ class _Cells:
             order = np.argsort(np.concatenate([self.keys, keys[new]]), kind="stable")
             self.keys = np.concatenate([self.keys, keys[new]])[order]
             self._slot_of_key = np.concatenate([self._slot_of_key, slots[new]])[order]
-        # keys are unique within one call, so fancy indexing is exact
-        old_weight = self.weights[slots]
-        total = old_weight + weights
-        merge_into_means(self.means, slots, old_weight, sums, total)
-        self.weights[slots] = total
+        return slots
+
+    def record(self, slots, totals, sq_norms) -> None:
+        """Book the new weights and squared norms of cells whose means were just updated."""
+        self.weights[slots] = totals
         self.sq_norms[slots] += sq_norms
 
     def _grow(self, size: int) -> None:
