@@ -146,3 +146,49 @@ def test_weighted_sums_match_numpy_for_any_thread_count(rng):
                                                     n_threads=n_threads)
             np.testing.assert_allclose(sums, expected, rtol=1e-12)
             np.testing.assert_allclose(totals, np.bincount(labels, weights, 7), rtol=1e-12)
+
+
+def test_absorb_into_means_matches_numpy_for_any_thread_count(float_dtype, rng):
+    """Rows folded into their cells' and centers' running means in one kernel: the same means
+    numpy's weighted averages give; a cell or center that only got zero-weight rows keeps its
+    mean."""
+    from skmk._kernels import absorb_into_means
+
+    n, d, n_centers = 400, 7, 5
+    X = rng.standard_normal((n, d)).astype(float_dtype)
+    weight = rng.random(n).astype(float_dtype)
+    center_of_row = rng.integers(0, n_centers - 1, n)  # the last center gets no row
+    sub_of_row = rng.integers(0, 3, n)
+    weight[(center_of_row == 0) & (sub_of_row == 2)] = 0  # a cell with zero weight
+    keys, cell_of_row = np.unique(center_of_row * 3 + sub_of_row, return_inverse=True)
+    cell_center = keys // 3
+    starts = np.flatnonzero(np.r_[True, cell_center[1:] != cell_center[:-1]])
+    hit = cell_center[starts]
+    cell_weights = np.bincount(cell_of_row, weights=weight.astype(np.float64))
+    cell_old = rng.random(keys.size) * (cell_weights > 0)  # the zero-weight cell is new
+    cell_means0 = rng.standard_normal((keys.size + 3, d)).astype(float_dtype)
+    slots = rng.permutation(keys.size + 3)[: keys.size]
+    center_old = rng.random(hit.size)
+    centers0 = rng.standard_normal((n_centers, d)).astype(float_dtype)
+    center_total = center_old + np.add.reduceat(cell_weights, starts)
+
+    expected_cells = cell_means0.copy()
+    expected_centers = centers0.copy()
+    for c in range(keys.size):
+        rows = cell_of_row == c
+        total = cell_old[c] + cell_weights[c]
+        if total > 0:
+            expected_cells[slots[c]] = (cell_old[c] * cell_means0[slots[c]] + (
+                weight[rows, None].astype(np.float64) * X[rows]).sum(axis=0)) / total
+    for h, center in enumerate(hit):
+        rows = center_of_row == center
+        expected_centers[center] = (center_old[h] * centers0[center] + (
+            weight[rows, None].astype(np.float64) * X[rows]).sum(axis=0)) / center_total[h]
+    rtol = 1e-5 if float_dtype == np.float32 else 1e-12
+    for n_threads in (1, 2, 3):
+        cell_means, centers = cell_means0.copy(), centers0.copy()
+        absorb_into_means(X, weight, cell_of_row, slots, cell_old, cell_old + cell_weights,
+                          cell_means, hit, np.r_[starts, keys.size], center_old, center_total,
+                          centers, n_threads=n_threads)
+        np.testing.assert_allclose(cell_means, expected_cells, rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(centers, expected_centers, rtol=rtol, atol=rtol)
