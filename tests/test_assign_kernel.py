@@ -129,6 +129,25 @@ def test_nearest_and_two_nearest_in_one_pass(float_dtype, n_samples, rng):
     assert labels.dtype == first.dtype == np.int32 and sq.dtype == d1.dtype == float_dtype
 
 
+@pytest.mark.parametrize("n_centers", [2, 3, 17, 40, 100])
+def test_two_nearest_centers_break_ties_to_the_lower_index(float_dtype, n_centers, rng):
+    """Duplicate centers tie exactly: the lower index comes first, the duplicate second,
+    wherever the duplicates fall among the kernel's lanes."""
+    from skmk._kernels import two_nearest_centers
+
+    X = rng.integers(-3, 4, (300, 5)).astype(float_dtype)
+    C = rng.integers(-3, 4, (n_centers, 5)).astype(float_dtype)
+    C[-1] = C[0]  # an exact duplicate, far apart in index
+    sq = ((X[:, None, :].astype(np.float64) - C[None]) ** 2).sum(axis=2)
+    order = np.argsort(sq, axis=1, kind="stable")
+    first, second, d1, d2 = two_nearest_centers(X, C)
+    np.testing.assert_array_equal(first, order[:, 0])
+    np.testing.assert_array_equal(second, order[:, 1])
+    rows = np.arange(X.shape[0])
+    np.testing.assert_allclose(d1, sq[rows, order[:, 0]], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(d2, sq[rows, order[:, 1]], rtol=1e-5, atol=1e-4)
+
+
 def test_weighted_sums_match_numpy_for_any_thread_count(rng):
     import scipy.sparse as sp
 
