@@ -47,15 +47,19 @@ FIRST_TENTATIVE_TRIALS = 3
 #: 0.1 and 0.3 both 0.8 %, 0.1 with fewer cells (docs/kmeans.md).
 BOUNDARY_MARGIN = 0.1
 #: Dense rows find their nearest of many centers by the exact low-rank bounded search
-#: (``skmk/_bounded_search.py``) when there are at least this many centers in at least this
-#: many dimensions: a PCA basis of ``BOUNDED_COMPONENTS`` directions, fitted on the first batch,
-#: bounds every row–center distance, and only a handful per row are computed in full
-#: (Fashion-MNIST, 1,000 extra centers: about 10 of 1,000). The assignments are the same.
-#: Measured on Fashion-MNIST batches of 5,000 rows: 1,000 centers 18 ms against the GEMM
-#: kernel's 43; 100 centers no faster (6 vs 12 ms for the nearest, 11 vs 6 for the top two), and
-#: a whole fit at k=10 (100 extra centers) 0.33 s against 0.24 — hence the threshold, which
-#: holds for the extra centers, the tentative top two and the local Lloyd's alike.
+#: (``skmk/_bounded_search.py``) when there are at least this many extra centers in at least
+#: ``BOUNDED_MIN_DIM`` dimensions: a PCA basis of ``BOUNDED_COMPONENTS`` directions, fitted on
+#: the first batch, bounds every row–center distance, and only a handful per row are computed in
+#: full (Fashion-MNIST, 1,000 extra centers: about 14 of 1,000). The assignments are the same.
+#: Below it one GEMM pass scores the extra and the tentative centers together, which measured
+#: faster at 100 extra centers (k=10 on Fashion-MNIST, one thread: 0.26 s against 0.29 s).
 BOUNDED_MIN_CENTERS = 200
+#: Once the batch has low-rank coordinates, the bound also serves every other search of at
+#: least this many centers: the tentative top two and the local Lloyd's. Fashion-MNIST, one
+#: thread, 100 tentative centers: top two of a 5,000-row batch 3.5 ms against the GEMM's
+#: 10 ms, a warm refresh on the 8,400-cell coreset 22 ms against 35; whole fits 0.91 s against
+#: 1.20 s (k=100) and 0.38 s against 0.42 s (k=30) with the bound for the extra centers only.
+BOUNDED_MIN_SHARED = 16
 BOUNDED_MIN_DIM = 128
 BOUNDED_COMPONENTS = 32
 BOUNDED_BASIS_ROWS = 2048
@@ -213,8 +217,9 @@ class KMeansState(StreamingState):
 
     def bound_for(self, n_centers: int) -> LowRankBound | None:
         """The low-rank bound, if assigning to ``n_centers`` centers should use it (else
-        None)."""
-        return self._bound if n_centers >= BOUNDED_MIN_CENTERS else None
+        None): the state has one (``BOUNDED_MIN_CENTERS``) and there are enough centers
+        (``BOUNDED_MIN_SHARED``)."""
+        return self._bound if n_centers >= BOUNDED_MIN_SHARED else None
 
     def _assign(self, X, weight):
         """Place each row of a batch: its nearest extra center (int32) and the squared distance
