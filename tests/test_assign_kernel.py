@@ -211,3 +211,16 @@ def test_absorb_into_means_matches_numpy_for_any_thread_count(float_dtype, rng):
                           centers, n_threads=n_threads)
         np.testing.assert_allclose(cell_means, expected_cells, rtol=rtol, atol=rtol)
         np.testing.assert_allclose(centers, expected_centers, rtol=rtol, atol=rtol)
+
+
+def test_kmeans_plusplus_reads_the_gram_matrix_when_given(float_dtype, rng):
+    """The seeding from a precomputed Gram matrix picks the same rows as the one that computes
+    its dot products round by round (same random draws)."""
+    from skmk._kernels import gram_matrix, kmeans_plusplus
+
+    X = rng.standard_normal((300, 12)).astype(float_dtype)
+    weight = rng.random(300).astype(float_dtype)
+    plain = kmeans_plusplus(X, weight, 9, np.random.RandomState(3))
+    with_gram = kmeans_plusplus(X, weight, 9, np.random.RandomState(3), gram=gram_matrix(X))
+    np.testing.assert_array_equal(with_gram[1], plain[1])
+    np.testing.assert_array_equal(with_gram[0], X[plain[1]])

@@ -21,6 +21,7 @@ __all__ = [
     "effective_n_threads",
     "fjlt",
     "fwht_rows",
+    "gram_matrix",
     "kmeans_plusplus",
     "low_rank_coordinates",
     "merge_into_means",
@@ -320,6 +321,7 @@ def kmeans_plusplus(
     random_state: np.random.RandomState,
     *,
     n_local_trials: int | None = None,
+    gram: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted greedy k-means++ seeds chosen among the rows of X.
 
@@ -334,6 +336,9 @@ def kmeans_plusplus(
     n_local_trials : int, default=None
         Candidates per round; None uses ``2 + int(log(n_clusters))`` (Arthur & Vassilvitskii).
         1 is plain D² sampling.
+    gram : ndarray of shape (n_samples, n_samples), X's dtype, default=None
+        ``X @ X.T`` (see ``gram_matrix``): each round then reads its dot products instead of
+        computing them. Worth it when several seedings share the same points.
 
     Returns
     -------
@@ -347,9 +352,17 @@ def kmeans_plusplus(
     uniforms = random_state.random_sample(1 + (n_clusters - 1) * n_local_trials)
     centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
     indices = np.empty(n_clusters, dtype=np.int32)
+    no_gram = np.empty((0, 0), dtype=X.dtype)
     _kmeans.kmeans_plusplus(X, np.ascontiguousarray(sample_weight, dtype=X.dtype), n_clusters,
-                            n_local_trials, uniforms, centers, indices)
+                            n_local_trials, uniforms, centers, indices,
+                            no_gram if gram is None else np.ascontiguousarray(gram, X.dtype))
     return centers, indices
+
+
+def gram_matrix(X: np.ndarray) -> np.ndarray:
+    """``X @ X.T`` in X's dtype, shape (n_samples, n_samples), for ``kmeans_plusplus``."""
+    X = np.ascontiguousarray(X)
+    return X @ X.T
 
 
 def merge_into_means(means: np.ndarray, slots: np.ndarray, old_weights: np.ndarray,

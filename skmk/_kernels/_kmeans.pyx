@@ -20,7 +20,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.float cimport DBL_MAX
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from ._blas cimport dot, gemm_abt
 
@@ -152,6 +152,7 @@ def kmeans_plusplus(
     const double[::1] uniforms,             # IN  (1 + (n_clusters - 1) * n_local_trials,) in [0, 1)
     floating[:, ::1] centers,               # OUT (n_clusters, n_features)
     int[::1] chosen,                        # OUT (n_clusters,) row index of each center
+    const floating[:, ::1] gram,            # IN  (n_samples, n_samples) X Xᵀ, or empty
 ):
     """Weighted greedy k-means++ seeding.
 
@@ -160,11 +161,16 @@ def kmeans_plusplus(
     the one that minimises the new potential ``sum_i w_i * min(D(x_i)^2, ||x_i - c||^2)``.
     Randomness comes in as pre-drawn uniforms so that numpy's seeded generator decides the
     result. Runs single-threaded: the coresets it seeds hold at most a few thousand points.
+
+    Each round needs the dot products of every point with its few candidates. Given the Gram
+    matrix ``gram`` they are rows of it; otherwise one small GEMM per round computes them (and
+    BLAS packs all of X for it each time, which dominates when there are many rounds).
     """
     cdef:
         int n_samples = X.shape[0]
         int n_features = X.shape[1]
         int c, trial, i, f, best_trial, pick, next_uniform = 0
+        bint use_gram = gram.shape[0] == n_samples and n_samples > 0
         double potential, best_potential, target, running, d
         floating *candidate_dots
         floating *candidate_rows
@@ -184,14 +190,17 @@ def kmeans_plusplus(
     try:
         with nogil:
             for i in range(n_samples):
-                x_sq[i] = dot(n_features, &X[i, 0], &X[i, 0])
+                x_sq[i] = gram[i, i] if use_gram else dot(n_features, &X[i, 0], &X[i, 0])
                 cumulative[i] = sample_weight[i] + (cumulative[i - 1] if i else 0.0)
             pick = _search(cumulative, n_samples, uniforms[next_uniform] * cumulative[n_samples - 1])
             next_uniform += 1
             _set_center(X, centers, chosen, 0, pick)
             potential = 0.0
             for i in range(n_samples):
-                d = x_sq[i] + x_sq[pick] - 2 * dot(n_features, &X[i, 0], &X[pick, 0])
+                if use_gram:
+                    d = x_sq[i] + x_sq[pick] - 2 * gram[pick, i]
+                else:
+                    d = x_sq[i] + x_sq[pick] - 2 * dot(n_features, &X[i, 0], &X[pick, 0])
                 closest_sq[i] = max(d, 0.0)
                 potential += sample_weight[i] * closest_sq[i]
 
@@ -204,12 +213,18 @@ def kmeans_plusplus(
                     target = uniforms[next_uniform] * running
                     next_uniform += 1
                     candidates[trial] = _search(cumulative, n_samples, target)
-                # dots between every point and every candidate in one GEMM
-                for trial in range(n_local_trials):
-                    for f in range(n_features):
-                        candidate_rows[trial * n_features + f] = X[candidates[trial], f]
-                gemm_abt(n_local_trials, n_samples, n_features, <floating> 1.0,
-                         candidate_rows, &X[0, 0], <floating> 0.0, candidate_dots)
+                # dots between every point and every candidate: rows of the Gram matrix, or
+                # one GEMM
+                if use_gram:
+                    for trial in range(n_local_trials):
+                        memcpy(&candidate_dots[trial * n_samples], &gram[candidates[trial], 0],
+                               sizeof(floating) * n_samples)
+                else:
+                    for trial in range(n_local_trials):
+                        for f in range(n_features):
+                            candidate_rows[trial * n_features + f] = X[candidates[trial], f]
+                    gemm_abt(n_local_trials, n_samples, n_features, <floating> 1.0,
+                             candidate_rows, &X[0, 0], <floating> 0.0, candidate_dots)
                 best_trial = 0
                 best_potential = DBL_MAX
                 for trial in range(n_local_trials):

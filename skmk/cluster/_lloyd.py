@@ -14,7 +14,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._bounded_search import LowRankBound, NearestCenter
-from .._kernels import accumulate_weighted_sums, kmeans_plusplus, nearest_centers
+from .._kernels import accumulate_weighted_sums, gram_matrix, kmeans_plusplus, nearest_centers
+
+#: Seedings share a Gram matrix of the points up to this many points (16 MB in float32).
+GRAM_MAX_POINTS = 2048
 
 
 @dataclass
@@ -82,8 +85,12 @@ def weighted_lloyd(
     starts = [None] * n_trials
     if warm_start is not None:
         starts[0] = np.ascontiguousarray(warm_start, dtype=points.dtype)
+    n_seeded = sum(start is None for start in starts)
+    # Several k-means++ seedings of the same few points share one Gram matrix.
+    gram = gram_matrix(points) if (init_method == "kmeans++" and n_seeded > 1
+                                   and points.shape[0] <= GRAM_MAX_POINTS) else None
     for start in starts:
-        centers = _seed(points, point_weights, k, init_method, random_state) \
+        centers = _seed(points, point_weights, k, init_method, random_state, gram) \
             if start is None else start
         centers, loss, n_iter = lloyd_trial(points, point_weights, centers, max_iter, tol,
                                             assign)
@@ -94,9 +101,9 @@ def weighted_lloyd(
     return best
 
 
-def _seed(points, weights, k, init_method, random_state) -> np.ndarray:
+def _seed(points, weights, k, init_method, random_state, gram=None) -> np.ndarray:
     if init_method == "kmeans++":
-        return kmeans_plusplus(points, weights, k, random_state)[0]
+        return kmeans_plusplus(points, weights, k, random_state, gram=gram)[0]
     probabilities = weights.astype(np.float64) / weights.sum()
     rows = random_state.choice(points.shape[0], k, replace=False, p=probabilities)
     return points[rows].copy()
