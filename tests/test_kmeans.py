@@ -354,6 +354,28 @@ def test_bad_data_raises_and_leaves_the_fitted_model_intact(blobs, X, match):
     np.testing.assert_array_equal(km.predict(X_good), predictions)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize(("n_features", "center_factor"), [(8, 3), (130, 70)])
+def test_non_finite_value_in_a_late_batch_fails_the_fit(bad, n_features, center_factor):
+    """Dense rows are checked batch by batch as the stream reads them (through the norms the
+    assignment computes), on both assignment paths (GEMM; bounded, 210 extra centers in 130
+    dimensions): a bad value in the ninth batch still fails the fit with scikit-learn's
+    message, and the model fitted before stays."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1000, n_features))
+    km = StreamingKMeans(k=3, center_factor=center_factor, mini_batch_size=100,
+                         random_state=0).fit(X)
+    centers = km.cluster_centers_
+    X_bad = X.copy()
+    X_bad[850, 5] = bad
+    with pytest.raises(ValueError, match="NaN" if np.isnan(bad) else "infinity"):
+        km.fit(X_bad)
+    assert km.cluster_centers_ is centers
+    with pytest.raises(ValueError, match="NaN" if np.isnan(bad) else "infinity"):
+        km.partial_fit(X_bad)
+    assert km.cluster_centers_ is centers
+
+
 def test_failed_partial_fit_leaves_the_state_intact(blobs):
     X, _, _ = blobs
     km = StreamingKMeans(k=5, random_state=0).partial_fit(X)

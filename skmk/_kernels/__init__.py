@@ -434,7 +434,8 @@ def absorb_into_means(
     cell_of_row = np.asarray(cell_of_row)
     order = np.argsort(cell_of_row, kind="stable")  # each cell's rows together, in row order
     row_bounds = np.searchsorted(cell_of_row[order], np.arange(cell_slots.shape[0] + 1))
-    n_threads = _threads_for(X.shape[0] * X.shape[1] * 4, n_threads)
+    # Each row is read once, and each touched cell and center mean read and written.
+    n_threads = _threads_for((X.shape[0] + 2 * cell_slots.shape[0]) * X.shape[1] * 4, n_threads)
 
     def index(a):
         return np.ascontiguousarray(a, dtype=np.int64)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import assert_all_finite
 
 from .._bounded_search import LowRankBound, NearestCenter
 from .._kernels import (
@@ -154,8 +155,14 @@ class KMeansState(StreamingState):
     # -- update ----------------------------------------------------------------------------------
 
     def update(self, batch: Batch) -> None:
-        """Assign each row to its nearest extra center and move centers to running means."""
+        """Assign each row to its nearest extra center and move centers to running means.
+
+        Raises ValueError (scikit-learn's message) if the batch holds NaN or infinity: rows
+        that seed the extra centers are checked as they arrive, the others through the squared
+        norms the assignment computes anyway, so valid data costs no extra pass. The state is
+        then unusable; estimators only commit a state whose stream completed."""
         if not self.initialized:
+            assert_all_finite(batch.X, input_name="X")
             self._pending.append(batch)
             if sum(b.n_rows for b in self._pending) < self.n_extra:
                 return
@@ -167,12 +174,14 @@ class KMeansState(StreamingState):
     def _absorb(self, batch: Batch) -> None:
         X = batch.X
         weight = _weights_of(batch, self.dtype)
+        groups, sq_distances, clusters, x_sq = self._assign(X, weight)
+        if not np.isfinite(x_sq).all():  # NaN or infinity somewhere (or a norm overflowed)
+            assert_all_finite(X, input_name="X")
         if self.half_life > 0:
             # Every row already absorbed loses weight as b more rows arrive: 0.5 ** (b / h).
             decay = 0.5 ** (batch.n_rows / self.half_life)
             self.weights *= decay
             self._cells.scale(decay)
-        groups, sq_distances, clusters, x_sq = self._assign(X, weight)
         # For progress lines: the batch's mean squared distance to the extra centers.
         self.progress_metric = ("batch msd", float(
             np.dot(weight.astype(np.float64), sq_distances) / max(float(weight.sum()), 1e-300)))

@@ -6,6 +6,7 @@ import copy
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -216,7 +217,8 @@ class StreamingKMeans(
             return backend.fit(self, X, None, sample_weight, wait=wait, job_name=job_name)
         if is_source(X):
             return self._fit_source(X, sample_weight)
-        X, _, sample_weight, context = self._validate_fit_arrays(X, None, sample_weight)
+        X, _, sample_weight, context = self._validate_fit_arrays(X, None, sample_weight,
+                                                                 finite_in_stream=True)
         random_state = check_random_state(self.random_state)
         progress = Progress(type(self).__name__, self.verbose)
         with single_threaded_blas(effective_n_threads()):
@@ -240,8 +242,12 @@ class StreamingKMeans(
 
     # -- the pieces of a fit, shared by the local fit and the workers of a distributed one ------
 
-    def _validate_fit_arrays(self, X, y, sample_weight):
+    def _validate_fit_arrays(self, X, y, sample_weight, *, finite_in_stream=False):
         """Validate in-memory training data as ``fit`` does.
+
+        With ``finite_in_stream`` dense rows are not checked for NaN and infinity here: the
+        k-means state checks each mini-batch as it reads it (``KMeansState.update``), which
+        spares a whole pass over the data; a failed fit commits nothing.
 
         Returns
         -------
@@ -249,7 +255,8 @@ class StreamingKMeans(
             The validated arrays (``y`` is None) and the keyword arguments
             ``_commit_array_state`` needs (none for k-means).
         """
-        X, sample_weight = self._validate_training_data(X, sample_weight, reset=True)
+        X, sample_weight = self._validate_training_data(X, sample_weight, reset=True,
+                                                        finite_in_stream=finite_in_stream)
         return X, None, sample_weight, {}
 
     def _open_training_source(self, location):
@@ -326,7 +333,8 @@ class StreamingKMeans(
         first_call = not hasattr(self, "streaming_state_")
         if first_call:
             self._validate_params()
-        X, sample_weight = self._validate_training_data(X, sample_weight, reset=first_call)
+        X, sample_weight = self._validate_training_data(X, sample_weight, reset=first_call,
+                                                        finite_in_stream=True)
         if first_call:
             random_state = check_random_state(self.random_state)
             state = self._new_state(Batch(X[:1]), random_state=random_state)
@@ -345,10 +353,11 @@ class StreamingKMeans(
         commit_fitted(self, fitted)
         return self
 
-    def _validate_training_data(self, X, sample_weight, *, reset):
+    def _validate_training_data(self, X, sample_weight, *, reset, finite_in_stream=False):
         dtype = [np.float64, np.float32] if reset else self.streaming_state_.dtype
         X = validate_data(self, X, accept_sparse="csr", dtype=dtype, order="C",
-                          accept_large_sparse=False, reset=reset)
+                          accept_large_sparse=False, reset=reset,
+                          ensure_all_finite=not finite_in_stream or sp.issparse(X))
         sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
         if reset and X.shape[0] < self.k:
             raise ValueError(
