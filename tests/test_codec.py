@@ -232,3 +232,39 @@ def test_predictor_refuses_an_unfitted_model():
 
     with pytest.raises(NotFittedError):
         Predictor(StreamingKMeans())
+
+
+def test_compiled_csv_parser_gives_python_floats_exactly():
+    """The compiled parser of clean CSV bodies returns exactly the doubles ``float`` gives, on
+    the fast path (short decimals) and off it (17+ digits, large exponents, strtod)."""
+    from skmk._kernels import parse_csv
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.standard_normal(3000) * 10.0 ** rng.integers(-40, 40, 3000),
+                             rng.random(3000), rng.integers(-10**6, 10**6, 3000)])
+    for fmt in (repr, "{:.6g}".format, "{:.3e}".format, "{:.20f}".format):
+        cells = [fmt(float(v)) for v in values]
+        body = "\n".join(",".join(cells[i:i + 9]) for i in range(0, len(cells), 9)).encode()
+        expected = np.array([float(cell) for cell in cells]).reshape(-1, 9)
+        np.testing.assert_array_equal(parse_csv(body), expected)
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (b"1,2\r\n\r\n 3 ,\t4\n", [[1.0, 2.0], [3.0, 4.0]]),
+    (b"1.,.5,-0,+2e-3,1E2", [[1.0, 0.5, -0.0, 0.002, 100.0]]),
+    (b"1e999,1", [[np.inf, 1.0]]),  # as float() reads it; the finite check rejects it later
+])
+def test_compiled_csv_parser_reads_clean_bodies(body, expected):
+    from skmk._kernels import parse_csv
+
+    np.testing.assert_array_equal(parse_csv(body), np.array(expected))
+
+
+@pytest.mark.parametrize("body", [b"", b"\n \n", b"1,2\n3", b"a,1", b"nan,1", b"1e,2",
+                                  b"0x1p3,1", b"1_000,2", b"-,1", b".,1", b"1,,2", b"1\x002"])
+def test_compiled_csv_parser_leaves_unclean_bodies_to_python(body):
+    """Anything but clean numbers returns None: the Python parser then reads it (``1_000``,
+    ``nan``) or names the problem."""
+    from skmk._kernels import parse_csv
+
+    assert parse_csv(body) is None

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from . import _bounded, _fjlt, _kmeans
 from ._assign import assign_dense, omp_max_threads, openmp_enabled
+from ._csv import parse_csv
 from ._threads import single_threaded_blas
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "nearest_and_two_nearest",
     "nearest_centers",
     "openmp_enabled",
+    "parse_csv",
     "row_sq_norms",
     "two_nearest_centers",
 ]
