@@ -10,6 +10,7 @@ one kernel call, so the model's cost per request is a slice of one call, not a c
 from __future__ import annotations
 
 import hmac
+import inspect
 import pickle
 
 from ray import serve
@@ -49,6 +50,16 @@ def bind_replica_grpc_to_node_ip() -> None:
 
     add_port._skmk_node_ip = True
     replica.add_port_to_grpc_server = add_port
+
+
+def _signature_computed_once(function):
+    """Give ``function`` its ``__signature__``, which ``inspect.signature`` returns at once.
+
+    Serve's batch wrapper binds each call's arguments to the wrapped function's signature, and
+    computes that signature anew on every request: about 40 µs of a single-row request that
+    otherwise costs about 50 µs in all."""
+    function.__signature__ = inspect.signature(function)
+    return function
 
 
 def load_model(model):
@@ -147,6 +158,7 @@ class ModelServer:
         return Response(body, media_type=content_type)
 
     @serve.batch(max_batch_size=BATCH_ROWS, batch_wait_timeout_s=0.0, batch_size_fn=_rows)
+    @_signature_computed_once
     async def _predict_batch(self, arrays: list) -> list[dict]:
         # Verbose columns are computed for every k-NN batch (they come with the search); each
         # request drops what it did not ask for.
