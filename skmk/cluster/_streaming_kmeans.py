@@ -275,7 +275,8 @@ class StreamingKMeans(
         state = None
         for _ in range(self.epochs):
             batches = validated_batches(self, source.batches(),
-                                        dtype=None if state is None else state.dtype)
+                                        dtype=None if state is None else state.dtype,
+                                        finite_in_stream=True)
             for batch in batches:
                 if state is None:
                     state = self._new_state(batch, random_state=random_state)

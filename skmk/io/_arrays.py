@@ -44,18 +44,22 @@ def iter_array_batches(
         )
 
 
-def validated_batches(estimator, source_batches, *, dtype=None):
+def validated_batches(estimator, source_batches, *, dtype=None, finite_in_stream=False):
     """Check each batch of a file source as ``fit`` checks in-memory data.
 
     The first batch fixes the number of features (and, unless ``dtype`` is given, the float
-    dtype); a later batch with another width raises a ``ValueError`` naming both.
+    dtype); a later batch with another width raises a ``ValueError`` naming both. With
+    ``finite_in_stream`` dense batches are not checked for NaN and infinity here: the caller's
+    streaming state checks them as it reads them (``KMeansState.update``).
     """
+    import scipy.sparse as sp
     from sklearn.utils import check_array
 
     n_features = None
     for number, batch in enumerate(source_batches):
         X = check_array(batch.X, accept_sparse="csr", dtype=dtype or [np.float64, np.float32],
                         order="C", accept_large_sparse=False,
+                        ensure_all_finite=not finite_in_stream or sp.issparse(batch.X),
                         estimator=type(estimator).__name__)
         if n_features is None:
             n_features, dtype = X.shape[1], dtype or X.dtype
