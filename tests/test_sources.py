@@ -163,3 +163,17 @@ def test_a_source_object_is_read_in_the_estimators_mini_batches(tmp_path, labell
     from_path = StreamingKMeans(k=5, mini_batch_size=100, random_state=0).fit(tmp_path)
     np.testing.assert_array_equal(from_source.cluster_centers_, from_path.cluster_centers_)
     assert source.batch_size == 7 and source.with_batch_size(100).files == source.files
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_row_in_a_file_source_fails_the_fit(tmp_path, bad):
+    """Batches of a file are checked for NaN/inf in the stream, the late ones too: the fit
+    fails with scikit-learn's message and keeps the model it had."""
+    X = np.random.default_rng(0).standard_normal((900, 6))
+    km = StreamingKMeans(k=3, mini_batch_size=100, random_state=0).fit(X)
+    centers = km.cluster_centers_
+    X[777, 2] = bad
+    np.save(tmp_path / "bad.npy", X)
+    with pytest.raises(ValueError, match="NaN" if np.isnan(bad) else "infinity"):
+        km.fit(tmp_path / "bad.npy")
+    assert km.cluster_centers_ is centers
