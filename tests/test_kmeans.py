@@ -376,6 +376,19 @@ def test_non_finite_value_in_a_late_batch_fails_the_fit(bad, n_features, center_
     assert km.cluster_centers_ is centers
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_predict_and_score_reject_non_finite_rows(blobs, bad):
+    """predict and score check NaN/inf through the distances they compute: a bad value
+    anywhere still raises scikit-learn's error."""
+    X, _, _ = blobs
+    km = StreamingKMeans(k=5, random_state=0).fit(X)
+    X_bad = X.astype(np.float32)
+    X_bad[417, 3] = bad
+    for method in (km.predict, km.score):
+        with pytest.raises(ValueError, match="NaN" if np.isnan(bad) else "infinity"):
+            method(X_bad)
+
+
 def test_failed_partial_fit_leaves_the_state_intact(blobs):
     X, _, _ = blobs
     km = StreamingKMeans(k=5, random_state=0).partial_fit(X)

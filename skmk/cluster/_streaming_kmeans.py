@@ -15,7 +15,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.metrics.pairwise import euclidean_distances
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -486,10 +486,25 @@ class StreamingKMeans(
 
     # -- using the model -------------------------------------------------------------------------
 
-    def _check_test_data(self, X):
+    def _check_test_data(self, X, *, finite_later=False):
+        """Validate rows to predict for. With ``finite_later`` dense rows are not checked for
+        NaN/inf here: the caller checks the distances it computes (``_nearest``)."""
         check_is_fitted(self)
         return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
-                             order="C", accept_large_sparse=False, reset=False)
+                             order="C", accept_large_sparse=False, reset=False,
+                             ensure_all_finite=not finite_later or sp.issparse(X))
+
+    def _nearest(self, X):
+        """Closest center of each row of ``_check_test_data(X, finite_later=True)`` and the
+        squared distance to it.
+
+        The distances double as the NaN/inf check: a row with either has a non-finite distance,
+        and only then is X scanned for scikit-learn's error. That spares the whole pass over X
+        a separate check costs (Fashion-MNIST, k=100: predict 66 ms -> about 60 ms)."""
+        labels, sq_distances = nearest_centers(X, self._centers_for(X))
+        if not np.isfinite(sq_distances).all():
+            assert_all_finite(X, input_name="X")
+        return labels, sq_distances
 
     def _centers_for(self, X) -> np.ndarray:
         return self.cluster_centers_.astype(X.dtype, copy=False)
@@ -508,8 +523,7 @@ class StreamingKMeans(
         """
         if is_source(X):
             return results_per_batch(self, X, self.predict, batch_size=self.mini_batch_size)
-        X = self._check_test_data(X)
-        return nearest_centers(X, self._centers_for(X), distances=False)[0]
+        return self._nearest(self._check_test_data(X, finite_later=True))[0]
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then return ``labels_``.
@@ -559,10 +573,9 @@ class StreamingKMeans(
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
     def _weighted_sq_distances(self, X, sample_weight):
-        X = self._check_test_data(X)
+        X = self._check_test_data(X, finite_later=True)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        sq_distances = nearest_centers(X, self._centers_for(X))[1].astype(np.float64)
-        return sq_distances, sample_weight
+        return self._nearest(X)[1].astype(np.float64), sample_weight
 
     def score(self, X, y=None, sample_weight=None) -> float:
         """Opposite of the weighted SSD of X to the closest centers (higher is better).
