@@ -236,7 +236,9 @@ class KMeansState(StreamingState):
 
         Dense rows are scored against the extra and the tentative centers in one pass when
         plain GEMMs serve both; with a bound (at least ``BOUNDED_MIN_CENTERS`` extra centers)
-        the batch's low-rank coordinates are computed once and shared by both searches."""
+        the batch's low-rank coordinates are computed once and shared by both searches. The
+        first batch has no tentative centers yet: they are made here, from its rows summarised
+        by extra center, between the two searches."""
         sparse = sp.issparse(X)
         if not sparse and self._bound is None and self.tentative is not None and self.k > 1:
             groups, sq_distances, nearest, runner_up, d1, d2, x_sq = nearest_and_two_nearest(
