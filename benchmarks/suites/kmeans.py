@@ -13,8 +13,11 @@ Groups:
   100,000 rows for the scaling ratio.
 * ``predict``: throughput of ``predict`` against ``KMeans.predict`` with the same centers.
 * ``tradeoff``: epochs × center_factor at k=100, quality against time.
+* ``center_factor rule``: 4 against 10 extra centers per cluster at k = 10, 30, 50 and 100, each
+  over seeds 0–3 (mean and worst SSD; time per fit): the measurements behind
+  ``center_factor="auto"``.
 * ``bounded``: the exact low-rank bounded assignment on and off (same model, different
-  arithmetic) at k=10 (100 extra centers, below the default threshold of 200: "on" forces it)
+  arithmetic) at k=10 (40 extra centers, below the default threshold of 200: "on" forces it)
   and k=100, to show what it saves and to check the threshold.
 """
 
@@ -142,6 +145,28 @@ def _tradeoff_cases(ctx):
                        params={"epochs": epochs, "center_factor": factor})
 
 
+#: Seeds of each ``center_factor rule`` case: at small k the SSD depends on the seed more than
+#: on the factor, so one seed cannot tell factors apart.
+RULE_SEEDS = 4
+
+
+def _center_factor_rule_cases(ctx):
+    X = load_fashion_mnist(ctx.data_dir)[0]
+    if ctx.quick:
+        X = X[:6000]
+    for k in (10, 30, 50, 100):
+        for factor in (4, 10):
+            def fit_seeds(_, k=k, factor=factor):
+                return [StreamingKMeans(k=k, center_factor=factor, random_state=seed).fit(X)
+                        .inertia_ for seed in range(RULE_SEEDS)]
+
+            yield Case(f"center_factor rule k={k}", f"center_factor={factor}", fit_seeds,
+                       quality=lambda ssd: {"ssd": float(np.mean(ssd)),
+                                            "worst ssd": float(np.max(ssd))},
+                       params={"n": X.shape[0], "k": k, "center_factor": factor,
+                               "seeds": RULE_SEEDS})
+
+
 @contextlib.contextmanager
 def _bounded_from(n_extra_centers: int):
     """Use the bounded assignment from ``n_extra_centers`` extra centers on, for one fit."""
@@ -174,6 +199,7 @@ def _cases(ctx):
     yield from _floor_cases(ctx)
     yield from _predict_cases(ctx)
     yield from _tradeoff_cases(ctx)
+    yield from _center_factor_rule_cases(ctx)
     yield from _lloyd_reference_cases(ctx)
 
 
@@ -222,6 +248,12 @@ def _summarize(results):
         lines.append(f"| k={k} bounded assignment on vs off | same SSD, report | "
                      f"{off.median_s / on.median_s:.2f}× as fast, SSD "
                      f"{on.quality['ssd'] / off.quality['ssd']:.6f}× | |")
+    for k in (10, 30, 50, 100):
+        four, ten = (by[(f"center_factor rule k={k}", f"center_factor={f}")] for f in (4, 10))
+        lines.append(f"| k={k} center_factor 4 vs 10, seeds 0–{RULE_SEEDS - 1} | report | "
+                     f"time {four.median_s / ten.median_s:.2f}×, mean SSD "
+                     f"{four.quality['ssd'] / ten.quality['ssd']:.4f}×, worst SSD "
+                     f"{four.quality['worst ssd'] / ten.quality['worst ssd']:.4f}× | |")
     return lines
 
 
