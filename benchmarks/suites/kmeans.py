@@ -14,10 +14,10 @@ Groups:
 * ``predict``: throughput of ``predict`` against ``KMeans.predict`` with the same centers.
 * ``tradeoff``: epochs × center_factor at k=100, quality against time.
 * ``center_factor rule``: 4 against 10 extra centers per cluster at k = 10, 30, 50 and 100, each
-  over seeds 0–3 (mean and worst SSD; time per fit): the measurements behind
-  ``center_factor="auto"``.
+  over seeds 0–3 (mean and worst SSD; time per fit): what a smaller ``center_factor="auto"``
+  at small k would trade (docs/kmeans.md).
 * ``bounded``: the exact low-rank bounded assignment on and off (same model, different
-  arithmetic) at k=10 (40 extra centers, below the default threshold of 200: "on" forces it)
+  arithmetic) at k=10 (100 extra centers, below the default threshold of 200: "on" forces it)
   and k=100, to show what it saves and to check the threshold.
 """
 
