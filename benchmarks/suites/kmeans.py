@@ -50,11 +50,15 @@ def _faiss_kmeans(X, k, max_points_per_centroid):
     return model.centroids
 
 
+def _fashion_mnist_train(ctx):
+    """Fashion-MNIST train rows (the first 6,000 with ``--quick``)."""
+    X = load_fashion_mnist(ctx.data_dir)[0]
+    return X[:6000] if ctx.quick else X
+
+
 def _fmnist_groups(ctx):
     """(group, params, quality, X) for Fashion-MNIST at k=10 and k=100."""
-    X = load_fashion_mnist(ctx.data_dir)[0]
-    if ctx.quick:
-        X = X[:6000]
+    X = _fashion_mnist_train(ctx)
     for k in (10, 100):
         def quality(centers, X=X):
             return {"ssd": _ssd(X, centers)}
@@ -113,9 +117,7 @@ def _floor_cases(ctx):
 
 
 def _predict_cases(ctx):
-    X = load_fashion_mnist(ctx.data_dir)[0]
-    if ctx.quick:
-        X = X[:6000]
+    X = _fashion_mnist_train(ctx)
     km = StreamingKMeans(k=100, random_state=0).fit(X)
     reference = KMeans(100, n_init=1, max_iter=1, random_state=0).fit(X[:1000])
     reference.cluster_centers_ = km.cluster_centers_.copy()
@@ -133,9 +135,7 @@ def _predict_cases(ctx):
 
 
 def _tradeoff_cases(ctx):
-    X = load_fashion_mnist(ctx.data_dir)[0]
-    if ctx.quick:
-        X = X[:6000]
+    X = _fashion_mnist_train(ctx)
     for epochs in (1, 2):
         for factor in (2, 5, 10, 20):
             yield Case("tradeoff k=100", f"epochs={epochs} center_factor={factor}",
@@ -151,9 +151,7 @@ RULE_SEEDS = 4
 
 
 def _center_factor_rule_cases(ctx):
-    X = load_fashion_mnist(ctx.data_dir)[0]
-    if ctx.quick:
-        X = X[:6000]
+    X = _fashion_mnist_train(ctx)
     for k in (10, 30, 50, 100):
         for factor in (4, 10):
             def fit_seeds(_, k=k, factor=factor):
@@ -179,9 +177,7 @@ def _bounded_from(n_extra_centers: int):
 
 
 def _bounded_cases(ctx):
-    X = load_fashion_mnist(ctx.data_dir)[0]
-    if ctx.quick:
-        X = X[:6000]
+    X = _fashion_mnist_train(ctx)
     for k in (10, 100):
         for label, threshold in (("on", 1), ("off", 10**9)):
             def fit(_, k=k, threshold=threshold):

@@ -99,6 +99,8 @@ def batching_server():
     What separates it from skmk is skmk's own work: decoding, predicting, encoding."""
     from ray import serve
 
+    from skmk.remote._serve import BATCH_ROWS
+
     class BatchingServer(TrivialServer):
         async def __call__(self, request):
             from starlette.responses import Response
@@ -106,7 +108,7 @@ def batching_server():
             await self._through_batch(await request.body())
             return Response(CONSTANT, media_type="application/json")
 
-        @serve.batch(max_batch_size=256, batch_wait_timeout_s=0.0)
+        @serve.batch(max_batch_size=BATCH_ROWS, batch_wait_timeout_s=0.0)
         async def _through_batch(self, bodies: list) -> list:
             return bodies
 
