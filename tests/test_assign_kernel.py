@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import pairwise_distances_argmin_min
 from threadpoolctl import threadpool_limits
 
-from skmk._kernels import effective_n_threads, nearest_centers
+from skmk._kernels import _chunk_rows, effective_n_threads, nearest_centers
 
 
 def _reference(X, C):
@@ -62,6 +62,17 @@ def test_same_answer_for_any_thread_count_and_chunk_size(n_threads, rng):
         labels, sq = nearest_centers(X, C, n_threads=n_threads, chunk_size=chunk_size)
         np.testing.assert_array_equal(labels, expected[0])
         np.testing.assert_allclose(sq, expected[1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_rows, n_centers, n_threads", [
+    (5000, 110, 2), (5000, 50, 2), (60000, 10, 2), (1001, 100, 4), (5000, 110, 3)])
+def test_chunks_split_evenly_over_the_threads(n_rows, n_centers, n_threads):
+    # Chunks go to threads statically: a count that is a multiple of the threads leaves no
+    # thread with one chunk more than the others.
+    chunk = _chunk_rows(n_centers, None, n_rows, n_threads)
+    assert chunk <= _chunk_rows(n_centers, None)
+    assert -(-n_rows // chunk) % n_threads == 0
+    assert _chunk_rows(n_centers, 300, n_rows, n_threads) == 300  # the caller's size is kept
 
 
 def test_non_contiguous_input_is_handled(rng):
