@@ -38,8 +38,12 @@ from ._lloyd import assigner, lloyd_trial, weighted_lloyd
 #: A center whose weight falls below this fraction of the mean center weight has stopped
 #: receiving points (or decayed away) and is re-seeded; see ``KMeansState._reseed_starved``.
 STARVED_WEIGHT_FRACTION = 1e-3
-#: Warm-started Lloyd iterations that refresh the tentative centers after each batch.
+#: Warm-started Lloyd iterations that refresh the tentative centers (``_refresh_tentative``).
 TENTATIVE_REFRESH_ITER = 2
+#: The tentative centers are refreshed after each of this many first batches, then less often.
+#: Measured on Fashion-MNIST, seeds 0-3, against refreshing after every batch: k=100 fit
+#: 0.86x the time at 1.0006x the SSD (every second batch: 0.89x, 1.0005x); k=10 unchanged.
+TENTATIVE_EVERY_BATCH = 4
 #: Seeded trials for the first tentative centers (on the first batch's extra centers).
 FIRST_TENTATIVE_TRIALS = 3
 #: A row whose squared distances to its two nearest tentative centers differ by less than this
@@ -279,12 +283,14 @@ class KMeansState(StreamingState):
                               bound=self.bound_for(self.k)).centers
 
     def _refresh_tentative(self) -> None:
-        """A few warm Lloyd iterations on the coreset, after each of the first batches and then
-        on a geometric schedule (about eight times per doubling of the batches seen): late in
-        a long stream the tentative centers hardly move, and refreshing after every batch
-        would cost more than the assignment itself."""
+        """A few warm Lloyd iterations on the coreset, after each of the first
+        ``TENTATIVE_EVERY_BATCH`` batches, then after every ``max(b // 8, 3)``-th batch b (every
+        third, later about eight times per doubling of the batches seen): after the first
+        batches the tentative centers hardly move, and refreshing after every batch would cost
+        more than the assignment itself."""
         self._n_batches += 1
-        if self._n_batches > 16 and self._n_batches % max(self._n_batches // 8, 1):
+        b = self._n_batches
+        if b > TENTATIVE_EVERY_BATCH and b % max(b // 8, 3):
             return
         points, weights = self._cells.points()
         if self.tentative is None or points.shape[0] < self.k:
