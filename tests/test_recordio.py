@@ -6,6 +6,8 @@ import contextlib
 import io
 import json
 import struct
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +20,31 @@ from skmk.io._protobuf import decode_record
 
 
 def _read_all(data: bytes, batch_size=1000):
-    batches = list(read_recordio(io.BytesIO(data), batch_size=batch_size))
-    return batches
+    """Batches of ``data`` read from a stream. A file of the same bytes (which the reader maps
+    instead of reading) must give the same batches, or raise the same error."""
+    def read(source):
+        try:
+            return list(read_recordio(source, batch_size=batch_size, name="<stream>")), None
+        except RecordIOError as error:
+            return None, error
+
+    streamed, error = read(io.BytesIO(data))
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "data.rec"
+        path.write_bytes(data)
+        mapped, mapped_error = read(path)
+    assert str(error) == str(mapped_error)
+    if error is not None:
+        raise error
+    assert len(mapped) == len(streamed)
+    for got, expected in zip(mapped, streamed):
+        assert sp.issparse(got.X) == sp.issparse(expected.X)
+        np.testing.assert_array_equal(got.X.toarray() if sp.issparse(got.X) else got.X,
+                                      expected.X.toarray() if sp.issparse(expected.X)
+                                      else expected.X)
+        assert got.X.dtype == expected.X.dtype
+        np.testing.assert_array_equal(got.y, expected.y)
+    return streamed
 
 
 def test_a_hand_built_record_has_exact_bytes():
@@ -228,7 +253,9 @@ def test_sparse_fast_path_round_trips_exactly(monkeypatch, chunk, dtype, labels,
     expected = list(_recordio._batches_slow(io.BytesIO(data), "x", 7))
     calls = _count_python_decodes(monkeypatch)
     batches = _read_all(data, batch_size=7)
-    assert len(calls) == 1  # every record after the first went through the compiled decoder
+    # Every record after the first went through the compiled decoder, in each of _read_all's
+    # two reads (stream and mapped file).
+    assert len(calls) == 2
     assert [b.n_rows for b in batches] == [7] * 5 + [5]
     _assert_same_batches(batches, expected)
     got = sp.vstack([b.X for b in batches])
@@ -253,7 +280,7 @@ def test_sparse_fast_path_keeps_keys_in_record_order(monkeypatch):
             + _sparse_record([4.0, 7.0], [4, 0], 6))
     calls = _count_python_decodes(monkeypatch)
     (batch,) = _read_all(data)
-    assert len(calls) == 1
+    assert len(calls) == 2  # the first record of each of the two reads
     np.testing.assert_array_equal(batch.X.indices, [5, 1, 3, 4, 0])
     np.testing.assert_array_equal(batch.X.toarray(), [[0, -2, 0, 3, 0, 1.5],
                                                       [0, 0, 0, 0, 0, 0],
@@ -264,7 +291,7 @@ def test_sparse_fast_path_reads_a_file_of_empty_rows(monkeypatch):
     data = b"".join(_sparse_record([], [], 4, np.float64, label=i) for i in range(9))
     calls = _count_python_decodes(monkeypatch)
     batches = _read_all(data, batch_size=4)
-    assert len(calls) == 1 and [b.X.nnz for b in batches] == [0, 0, 0]
+    assert len(calls) == 2 and [b.X.nnz for b in batches] == [0, 0, 0]
     assert [b.X.shape for b in batches] == [(4, 4), (4, 4), (1, 4)]
     np.testing.assert_array_equal(np.concatenate([b.y for b in batches]), np.arange(9))
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+
 import numpy as np
 import pytest
 
 from skmk import ApproxKNN, StreamingKMeans
+from skmk._streaming import Batch
 from skmk.io import is_source, open_source, record_set, write_recordio
 
 
@@ -177,3 +182,17 @@ def test_non_finite_row_in_a_file_source_fails_the_fit(tmp_path, bad):
     with pytest.raises(ValueError, match="NaN" if np.isnan(bad) else "infinity"):
         km.fit(tmp_path / "bad.npy")
     assert km.cluster_centers_ is centers
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_the_read_ahead_thread_yields_the_cores_to_the_compute():
+    from skmk.io import _sources
+
+    def produce():
+        # Runs in the read-ahead thread.
+        yield Batch(np.full((1, 1), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    (batch,) = _sources._read_ahead(produce, depth=2)
+    assert batch.X[0, 0] == _sources.READ_AHEAD_NICE
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # caller's own

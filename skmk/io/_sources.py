@@ -21,12 +21,14 @@ filesystem's constructor takes) go to it unchanged, so one call reaches any S3-c
 
 from __future__ import annotations
 
+import contextlib
 import glob as globbing
 import io
 import itertools
 import json
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -343,6 +345,19 @@ _READERS: dict[str, Callable[[Source, str], Iterator[Batch]]] = {
 
 _DONE = object()
 
+#: Nice value of the read-ahead thread (Linux, where threads have their own). Reading competes
+#: for the cores with the compute kernels' OpenMP threads, whose chunks are handed out
+#: statically: a thread preempted mid-region holds up the whole region. At low priority the
+#: reader runs in the gaps the compute leaves instead. Fashion-MNIST from RecordIO, k=10,
+#: 15 interleaved rounds on 2 cores: fit at 74 % of the in-memory speed at nice 0, 79 % at 19.
+READ_AHEAD_NICE = 19
+
+
+def _lower_priority_of_this_thread() -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), READ_AHEAD_NICE)
+
 
 def _read_ahead(produce: Callable[[], Iterator[Batch]], depth: int) -> Iterator[Batch]:
     """Run ``produce()`` in a thread, ``depth`` batches ahead; errors surface in the caller."""
@@ -350,6 +365,7 @@ def _read_ahead(produce: Callable[[], Iterator[Batch]], depth: int) -> Iterator[
     stop = threading.Event()
 
     def work():
+        _lower_priority_of_this_thread()
         try:
             for batch in produce():
                 while not stop.is_set():
