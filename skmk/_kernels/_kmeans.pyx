@@ -326,10 +326,11 @@ def absorb_dense(
                 slot = cell_slots[c]
                 old = cell_old_weights[c]
                 total = cell_totals[c]
-                for f in range(n_features):
-                    if total > 0:
+                if total > 0:
+                    for f in range(n_features):
                         cell_means[slot, f] = <floating> ((old * cell_means[slot, f]
                                                            + cell_sum[f]) / total)
+                for f in range(n_features):
                     center_sum[f] = center_sum[f] + cell_sum[f]
             slot = center_slots[h]
             old = center_old_weights[h]
