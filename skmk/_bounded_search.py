@@ -130,12 +130,15 @@ class NearestCenter:
     ----------
     rows : ndarray of shape (n_rows, n_features), float32 or float64
     bound : LowRankBound
+    coordinates : tuple of ndarray, default=None
+        The rows' ``bound.coordinates``, if an earlier search already computed them.
     """
 
-    def __init__(self, rows: np.ndarray, bound: LowRankBound):
+    def __init__(self, rows: np.ndarray, bound: LowRankBound, coordinates=None):
         self.rows = np.ascontiguousarray(rows)
         self.bound = bound.astype(self.rows.dtype)
-        self.rows_low, self.rows_sq = self.bound.coordinates(self.rows)
+        self.rows_low, self.rows_sq = self.bound.coordinates(self.rows) \
+            if coordinates is None else coordinates
 
     def nearest(self, centers: np.ndarray, n_nearest: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n_nearest`` nearest centers of each row: squared distances (ascending) and

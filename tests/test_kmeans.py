@@ -407,15 +407,20 @@ def test_predict_checks_feature_count(blobs):
         km.predict(sp.csr_matrix(X[:, :3]))
 
 
+def _low_rank_rows(dtype, n_rows=3000):
+    """Rows in 160 dimensions with most variance in 20: the low-rank bound's kind of data."""
+    rng = np.random.default_rng(0)
+    basis = rng.standard_normal((20, 160))
+    return (rng.standard_normal((n_rows, 20)) * np.linspace(4, 0.5, 20) @ basis
+            + 0.1 * rng.standard_normal((n_rows, 160))).astype(dtype)
+
+
 def test_bounded_assignment_gives_the_same_model(monkeypatch, float_dtype):
     """High-dimensional data with many extra centers takes the low-rank bounded search; its
     assignments are exact, so the model equals the one from the GEMM assignment."""
     import skmk.cluster._state as state_module
 
-    rng = np.random.default_rng(0)
-    basis = rng.standard_normal((20, 160))
-    X = (rng.standard_normal((3000, 20)) * np.linspace(4, 0.5, 20) @ basis
-         + 0.1 * rng.standard_normal((3000, 160))).astype(float_dtype)
+    X = _low_rank_rows(float_dtype)
     bounded = StreamingKMeans(k=40, center_factor=6, mini_batch_size=500, random_state=0).fit(X)
     assert bounded.streaming_state_._bound is not None
     monkeypatch.setattr(state_module, "BOUNDED_MIN_CENTERS", 10**9)
@@ -425,6 +430,56 @@ def test_bounded_assignment_gives_the_same_model(monkeypatch, float_dtype):
     np.testing.assert_allclose(bounded.cluster_centers_, plain.cluster_centers_, rtol=1e-5,
                                atol=1e-5)
     np.testing.assert_allclose(bounded.inertia_, plain.inertia_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kept_batches", [6, 2, 0])
+def test_kept_coordinates_label_the_streamed_rows_exactly(monkeypatch, float_dtype,
+                                                           kept_batches):
+    """Labelling the streamed rows reuses the low-rank coordinates kept while streaming (as
+    many batches as the byte budget holds; the others are projected again) and gives the GEMM
+    assignment's answer; the coordinates are released after."""
+    import skmk._bounded_search as search_module
+    from skmk._kernels import nearest_centers
+
+    X = _low_rank_rows(float_dtype)
+    state = KMeansState(40, 240, 160, float_dtype, "random", 0, np.random.RandomState(0))
+    batch_bytes = 500 * (33 + 1) * X.itemsize  # 32 components, the residual, the norm
+    state.keep_row_coordinates(max_bytes=int((kept_batches + 0.5) * batch_bytes))
+    for start in range(0, 3000, 500):
+        state.update(Batch(X[start:start + 500]))
+    centers = X[::75].copy()
+    projected = []
+    project = search_module.low_rank_coordinates
+    monkeypatch.setattr(search_module, "low_rank_coordinates",
+                        lambda rows, *a, **kw: projected.append(len(rows)) or project(rows, *a,
+                                                                                      **kw))
+    labels, sq_distances = state.label_kept_rows(X, centers)
+    expected_labels, expected_sq = nearest_centers(X, centers)
+    np.testing.assert_array_equal(labels, expected_labels)
+    np.testing.assert_allclose(sq_distances, expected_sq, rtol=1e-4,
+                               atol=1e-5 * expected_sq.max())
+    # Each of the 6 batches projects the centers; only rows without kept coordinates again.
+    assert sum(projected) == 3000 - 500 * kept_batches + 6 * len(centers)
+    assert state._kept_rows is None
+    # Rows other than the streamed ones are labelled by the GEMM assignment.
+    state.keep_row_coordinates()
+    state.update(Batch(X[:500]))
+    labels, _ = state.label_kept_rows(X[:400], centers)
+    np.testing.assert_array_equal(labels, expected_labels[:400])
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_labels_of_a_bounded_fit_are_the_nearest_centers(float_dtype, epochs):
+    """labels_ and inertia_ of a fit whose last epoch kept its rows' coordinates are those of
+    the final centers; the fitted model does not carry the coordinates."""
+    X = _low_rank_rows(float_dtype)
+    model = StreamingKMeans(k=40, center_factor=6, mini_batch_size=500, epochs=epochs,
+                            random_state=0).fit(X)
+    assert model.streaming_state_._bound is not None
+    np.testing.assert_array_equal(model.labels_, model.predict(X))
+    ssd = ((X.astype(np.float64) - model.cluster_centers_[model.labels_]) ** 2).sum()
+    np.testing.assert_allclose(model.inertia_, ssd, rtol=1e-4)
+    assert model.streaming_state_._kept_rows is None
 
 
 def test_bounded_local_lloyd_gives_the_same_centers(float_dtype):

@@ -38,6 +38,11 @@ __all__ = [
 #: starting an OpenMP team costs more than it saves (measured: 0.7 ms with two threads against
 #: 0.19 ms with one for 1,000 × 100 × 64).
 SERIAL_WORK = 1 << 24
+#: The bounded search's cost is mostly its exact distances, which the work estimate above does
+#: not see; it splits over the threads from this many queries (measured with warm threads,
+#: 100 centers in 784 dimensions: 1,000 queries 0.3 ms on one thread and 0.2 on two; 5,000
+#: queries 2.6 ms and 1.2).
+BOUNDED_SERIAL_QUERIES = 512
 
 #: Rows per GEMM chunk when the caller does not say: as many as keep a thread's (rows ×
 #: centers) buffer near 1 MB (L2-sized), between 64 and 1,024. Measured at 60,000 × 784:
@@ -540,7 +545,7 @@ def bounded_nearest(
     sq_distances = np.empty((Q.shape[0], n_neighbors), dtype=Q.dtype)
     tile = int(min(B.shape[0], 2048))
     chunk = int(max(16, min(512, (1 << 18) // tile)))
-    n_threads = _threads_for(Q.shape[0] * B.shape[0] * Q_low.shape[1], n_threads)
+    n_threads = 1 if Q.shape[0] < BOUNDED_SERIAL_QUERIES else effective_n_threads(n_threads)
     with single_threaded_blas(n_threads):
         n_evaluated = _bounded.search(
             Q, np.ascontiguousarray(Q_low), np.ascontiguousarray(Q_sq), B,

@@ -222,11 +222,12 @@ class StreamingKMeans(
         random_state = check_random_state(self.random_state)
         progress = Progress(type(self).__name__, self.verbose)
         with single_threaded_blas(effective_n_threads()):
-            state = self._stream_arrays(X, None, sample_weight, random_state, progress)
+            state = self._stream_arrays(X, None, sample_weight, random_state, progress,
+                                        labelled_after=True)
             progress.close(state)
             self._commit_array_state(
                 state, context,
-                label_rows=lambda centers: self._label_rows(X, sample_weight, centers))
+                label_rows=lambda centers: self._label_rows(X, sample_weight, centers, state))
         return self
 
     def _fit_source(self, location, sample_weight):
@@ -262,10 +263,17 @@ class StreamingKMeans(
     def _open_training_source(self, location):
         return source_for_estimator(location, batch_size=self.mini_batch_size)
 
-    def _stream_arrays(self, X, y, sample_weight, random_state, progress) -> KMeansState:
-        """A new state updated with every mini-batch of validated rows, ``epochs`` times."""
+    def _stream_arrays(self, X, y, sample_weight, random_state, progress, *,
+                       labelled_after=False) -> KMeansState:
+        """A new state updated with every mini-batch of validated rows, ``epochs`` times.
+
+        ``labelled_after``: the same rows will be labelled (``_label_rows``) with this state,
+        which then keeps what the last epoch learned about them (their low-rank coordinates).
+        """
         state = self._new_state(Batch(X[:1]), random_state=random_state)
-        for _ in range(self.epochs):
+        for epoch in range(self.epochs):
+            if labelled_after and epoch == self.epochs - 1:
+                state.keep_row_coordinates()
             run_updates(state, self._batches(X, sample_weight), progress=progress)
         return state
 
@@ -287,9 +295,12 @@ class StreamingKMeans(
                 progress(state, batch)
         return state
 
-    def _label_rows(self, X, sample_weight, centers) -> tuple[np.ndarray, float]:
-        """Closest center of each row and the weighted SSD (``labels_``, ``inertia_``)."""
-        labels, sq_distances = nearest_centers(X, centers)
+    def _label_rows(self, X, sample_weight, centers, state=None) -> tuple[np.ndarray, float]:
+        """Closest center of each row and the weighted SSD (``labels_``, ``inertia_``), with
+        what ``state`` kept of these rows (``_stream_arrays(labelled_after=True)``) if given.
+        """
+        labels, sq_distances = nearest_centers(X, centers) if state is None \
+            else state.label_kept_rows(X, centers)
         return labels, float(np.dot(sample_weight.astype(np.float64), sq_distances))
 
     def _commit_array_state(self, state: KMeansState, context: dict, *, label_rows) -> None:
