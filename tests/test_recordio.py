@@ -206,6 +206,67 @@ def test_fast_path_hands_over_to_the_python_reader(monkeypatch, rng):
         _read_all(to_bytes(dense) + to_bytes(dense[:1])[:-4])
 
 
+# -- records of one fixed size, read straight into the rows ---------------------------------------
+
+def _rows_read_by_fixed_frames(monkeypatch):
+    """A list that collects how many rows each ``read_fixed_frames`` call read."""
+    from skmk.io import _recordio
+
+    counts = []
+    read = _recordio.read_fixed_frames
+    monkeypatch.setattr(_recordio, "read_fixed_frames",
+                        lambda *args: counts.append(read(*args)) or counts[-1])
+    return counts
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("labelled", [False, True])
+def test_fixed_frames_read_a_file_of_one_record_size(monkeypatch, dtype, labelled, rng):
+    """Every record of a local file with one size and layout goes through the fixed-frame
+    reader (several groups of frames per batch, read by the threads at once)."""
+    counts = _rows_read_by_fixed_frames(monkeypatch)
+    X = rng.standard_normal((1500, 5)).astype(dtype)
+    y = rng.integers(0, 10, 1500) if labelled else None
+    batches = _read_all(to_bytes(X, y), batch_size=1000)
+    assert [b.n_rows for b in batches] == [1000, 500]
+    np.testing.assert_array_equal(np.vstack([b.X for b in batches]), X)
+    if labelled:
+        np.testing.assert_array_equal(np.concatenate([b.y for b in batches]), y)
+    assert sum(counts) == 1500
+
+
+def test_fixed_frames_hand_over_at_a_record_of_another_size(monkeypatch, rng):
+    """A label that takes two bytes (300) makes record 700 longer: the fixed-frame reader stops
+    there, inside its third group of frames, and the decoder reads on from that record."""
+    counts = _rows_read_by_fixed_frames(monkeypatch)
+    X = rng.standard_normal((1000, 6)).astype(np.float32)
+    y = rng.integers(0, 10, 1000)
+    y[700] = 300
+    batches = _read_all(to_bytes(X, y), batch_size=400)
+    np.testing.assert_array_equal(np.vstack([b.X for b in batches]), X)
+    np.testing.assert_array_equal(np.concatenate([b.y for b in batches]), y)
+    assert [b.n_rows for b in batches] == [400, 400, 200]
+    assert sum(counts) == 700
+
+
+@pytest.mark.parametrize("where, match", [
+    ("magic", r"bad magic number 0x00000000 at byte \d+"),  # the frame's head differs
+    ("label", r"record 500 at byte \d+ is not a valid Record"),  # after the values
+])
+def test_fixed_frames_leave_a_bad_record_to_the_decoder(monkeypatch, where, match, rng):
+    """A record the fixed-frame reader does not take is read by the decoder, which names it:
+    a bad magic number, or a corrupt label after the values (the frame's head is intact)."""
+    counts = _rows_read_by_fixed_frames(monkeypatch)
+    X = rng.standard_normal((800, 4)).astype(np.float32)
+    data = bytearray(to_bytes(X, np.zeros(800, dtype=np.int32)))
+    frame = len(data) // 800  # 60 bytes: a head of 24, 16 of values, the label entry, padding
+    at = 500 * frame + (0 if where == "magic" else 40)
+    data[at:at + 4] = b"\x00" * 4 if where == "magic" else b"\xff" * 4
+    with pytest.raises(RecordIOError, match=match):
+        _read_all(bytes(data), batch_size=300)
+    assert sum(counts) == 500
+
+
 # -- the compiled sparse path ---------------------------------------------------------------------
 
 def _sparse_rows(rng, dtype, n_rows=40, width=11):
@@ -344,16 +405,27 @@ _FUZZ_X = sp.csr_matrix(np.array([[0, 3, 0, -1, 0], [0, 0, 0, 0, 0], [2, 0, 0, 0
 def test_fuzzed_sparse_files_read_as_the_python_reader_reads_them(dtype, labelled, edits):
     # Bytes changed anywhere after the first record (which fixes the layout): the compiled path
     # must give the rows, or the error, that the Python reader gives for the same bytes.
-    from skmk.io import _recordio
+    data = to_bytes(_FUZZ_X.astype(dtype), np.arange(6) if labelled else None)
+    _assert_read_as_the_python_reader_reads(_edited_after_the_first_record(data, edits), 4)
 
-    data = bytearray(to_bytes(_FUZZ_X.astype(dtype), np.arange(6) if labelled else None))
+
+def _edited_after_the_first_record(data: bytes, edits) -> bytes:
+    data = bytearray(data)
     first = 8 + struct.unpack_from("<I", data, 4)[0]
     first += -first % 4
     for at, byte in edits:
         data[first + at % (len(data) - first)] = byte
-    data = bytes(data)
-    fast = _rows_or_error(lambda: _read_all(data, batch_size=4))
-    slow = _rows_or_error(lambda: list(_recordio._batches_slow(io.BytesIO(data), "<stream>", 4)))
+    return bytes(data)
+
+
+def _assert_read_as_the_python_reader_reads(data: bytes, batch_size: int) -> None:
+    """The compiled paths (``_read_all`` reads a stream and a file) give the rows, or the
+    error, that the Python reader gives for the same bytes."""
+    from skmk.io import _recordio
+
+    fast = _rows_or_error(lambda: _read_all(data, batch_size=batch_size))
+    slow = _rows_or_error(lambda: list(_recordio._batches_slow(io.BytesIO(data), "<stream>",
+                                                                batch_size)))
     if isinstance(slow, str):
         assert fast == slow
     else:
@@ -374,3 +446,15 @@ def test_records_without_labels_among_labelled_ones_are_named(sparse):
     with pytest.raises(RecordIOError, match=r"record 1 at byte \d+ has a label; earlier "
                                             "records have none"):
         _read_all(to_bytes(X[:1]) + to_bytes(X[1:], np.arange(5)))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([np.float32, np.float64]), st.booleans(),
+       st.lists(st.tuples(st.integers(0, 100_000), st.integers(0, 255)), min_size=1,
+                max_size=4))
+def test_fuzzed_dense_files_read_as_the_python_reader_reads_them(dtype, labelled, edits):
+    # Bytes changed anywhere after the first record of a dense file: the fixed-frame reader and
+    # the decoder behind it must read it as the Python reader does.
+    X = np.arange(700 * 3, dtype=dtype).reshape(700, 3)
+    data = to_bytes(X, np.arange(700) % 7 if labelled else None)
+    _assert_read_as_the_python_reader_reads(_edited_after_the_first_record(data, edits), 500)

@@ -13,8 +13,19 @@ field, a repeated field, a record cut by the end of the buffer, anything malform
 Python reader takes over for that record: it either handles it or raises the error that names
 the file, record and byte offset.
 """
+from libc.errno cimport EINTR, errno
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
+
+
+cdef extern from "_preadv.h":
+    struct skmk_iovec:
+        void *iov_base
+        size_t iov_len
+    int SKMK_IOV_MAX
+    long long skmk_preadv(int fd, const skmk_iovec *iov, int count, long long offset) nogil
 
 cdef uint32_t MAGIC = 0xCED7230A
 
@@ -143,14 +154,15 @@ cdef bint _frame(const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end,
 
 
 cdef bint _record(const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end, bint labelled,
-                  Py_ssize_t *value_start, Py_ssize_t *value_end,
-                  double *label) noexcept nogil:
+                  Py_ssize_t *value_start, Py_ssize_t *value_end, double *label,
+                  bint got_features=False) noexcept nogil:
     """A Record with one ``features["values"]`` entry, one ``label["values"]`` entry exactly when
     ``labelled``, and otherwise only uid/metadata/configuration: where the features' Value lies,
-    and the label."""
+    and the label. ``got_features``: the fields from ``pos`` follow a features entry already
+    read (which then must not come again)."""
     cdef uint64_t tag
     cdef Py_ssize_t stop, entry_start, entry_end
-    cdef bint got_features = False, got_label = False
+    cdef bint got_label = False
     while pos < end:
         if not _varint(buf, &pos, end, &tag) or (tag & 7) != 2:
             return False
@@ -350,3 +362,142 @@ def decode_sparse(
             indptr[rows] = <int32_t> nnz
             pos = frame_end
     return rows, pos, full
+
+
+# -- records of one fixed size, read straight into the rows -----------------------------------
+
+def fixed_frame(const unsigned char[::1] buf, int tensor_field, bint labelled):
+    """Where the values lie in a dense record that every record of its file may repeat.
+
+    ``buf`` starts with a whole frame. It qualifies when it decodes as ``decode_dense`` would
+    take it and its features entry is the payload's first field, ending with the values: then
+    a record with the same bytes before the values has its values at the same place, and
+    whatever follows them (the label, other fields) is checked by ``read_fixed_frames``.
+
+    Returns
+    -------
+    (values_start, payload_end, frame_end) : byte offsets in the frame, or None
+    """
+    cdef:
+        Py_ssize_t end = buf.shape[0], pos = 8, stop
+        Py_ssize_t payload_end, frame_end, value_start, value_end, values_start, values_end
+        uint64_t tag
+        double label
+    if end < 8 or not _frame(&buf[0], 0, end, &payload_end, &frame_end):
+        return None
+    if not _record(&buf[0], 8, payload_end, labelled, &value_start, &value_end, &label):
+        return None
+    if not _dense_tensor(&buf[0], value_start, value_end, tensor_field, &values_start,
+                         &values_end):
+        return None
+    if not _varint(&buf[0], &pos, payload_end, &tag) or tag != ((1 << 3) | 2):
+        return None
+    if not _length(&buf[0], &pos, payload_end, &stop) or stop != values_end:
+        return None
+    return values_start, payload_end, frame_end
+
+
+def read_fixed_frames(
+    int fd,                                 # IN  a file opened for reading
+    long long offset,                       # IN  where the first frame starts
+    const unsigned char[::1] head,          # IN  (values_start,) the bytes every frame starts with
+    Py_ssize_t payload_end,                 # IN  end of the payload in each frame
+    Py_ssize_t frame_bytes,                 # IN  size of each frame (payload and padding)
+    char[:, ::1] X_bytes,                   # OUT (max_rows, width * itemsize) raw rows
+    double[::1] y,                          # OUT (max_rows,) labels, or empty when none
+    bint labelled,                          # IN  records carry label["values"]
+    int n_threads,
+):
+    """Read frames of one fixed layout with ``preadv``: each frame's values land straight in
+    their row of X, its other bytes in a small scratch buffer, where they are checked: the
+    bytes before the values must equal ``head`` (the magic, the length — so the frame has the
+    same size — and every tag and length down to the values), and the fields after them must
+    decode (a label exactly when ``labelled``, see ``_record``).
+
+    Groups of frames are read by ``n_threads`` threads at once (``preadv`` takes its own
+    offset): the kernel's copy out of the page cache is most of the work, and it runs on
+    every core that is free.
+
+    Returns
+    -------
+    rows : int
+        Frames read and checked, from ``offset`` on; fewer than ``max_rows`` at the end of the
+        file or at the first frame that differs (rows past it may be written, not counted).
+    """
+    cdef:
+        Py_ssize_t max_rows = X_bytes.shape[0]
+        Py_ssize_t row_bytes = X_bytes.shape[1]
+        Py_ssize_t head_bytes = head.shape[0]
+        Py_ssize_t tail_bytes = frame_bytes - head_bytes - row_bytes
+        Py_ssize_t spare_bytes = frame_bytes - row_bytes
+        Py_ssize_t group = min(SKMK_IOV_MAX, 1024) // 3
+        Py_ssize_t n_groups = (max_rows + group - 1) // group
+        Py_ssize_t g, start, n, i, k, whole, value_start, value_end, rows = 0
+        long long got
+        double label
+        Py_ssize_t *good
+        skmk_iovec *iov
+        unsigned char *spare
+    if max_rows == 0:
+        return 0
+    if tail_bytes < 0 or head_bytes < 8:
+        raise ValueError("read_fixed_frames: the head and the row must fit in a frame")
+    good = <Py_ssize_t *> malloc(sizeof(Py_ssize_t) * n_groups)
+    if good == NULL:
+        raise MemoryError()
+    iov = NULL
+    spare = NULL
+    if n_groups < n_threads:
+        n_threads = <int> n_groups
+    with nogil, parallel(num_threads=n_threads):
+        iov = <skmk_iovec *> malloc(sizeof(skmk_iovec) * 3 * group)
+        spare = <unsigned char *> malloc(spare_bytes * group)
+        for g in prange(n_groups, schedule="static"):
+            good[g] = 0
+            # Assigned here, so that each thread has its own (the parser writes them through
+            # pointers, which alone would leave them shared).
+            label = 0
+            value_start = value_end = 0
+            if iov == NULL or spare == NULL:
+                continue
+            start = g * group
+            n = min(group, max_rows - start)
+            k = 0
+            for i in range(n):
+                iov[k].iov_base = &spare[i * spare_bytes]
+                iov[k].iov_len = head_bytes
+                iov[k + 1].iov_base = &X_bytes[start + i, 0]
+                iov[k + 1].iov_len = row_bytes
+                k = k + 2
+                if tail_bytes:
+                    iov[k].iov_base = &spare[i * spare_bytes + head_bytes]
+                    iov[k].iov_len = tail_bytes
+                    k = k + 1
+            got = skmk_preadv(fd, iov, <int> k, offset + start * frame_bytes)
+            while got < 0 and errno == EINTR:
+                got = skmk_preadv(fd, iov, <int> k, offset + start * frame_bytes)
+            whole = 0
+            if got > 0:
+                whole = <Py_ssize_t> (got // frame_bytes)
+            for i in range(whole):
+                if memcmp(&spare[i * spare_bytes], &head[0], head_bytes) != 0:
+                    whole = i
+                    break
+                # The tail is the payload after the values, then padding: what follows the
+                # features entry must be a record's other fields.
+                if not _record(&spare[i * spare_bytes], head_bytes, payload_end - row_bytes,
+                               labelled, &value_start, &value_end, &label, True):
+                    whole = i
+                    break
+                if labelled:
+                    y[start + i] = label
+            good[g] = whole
+        free(iov)
+        free(spare)
+    # The rows read are the groups read whole, then the first group's good part.
+    for g in range(n_groups):
+        rows += good[g]
+        if good[g] < min(group, max_rows - g * group):
+            break
+    free(good)
+    return rows

@@ -26,7 +26,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels._recordio import decode_dense, decode_sparse
+from .._kernels import effective_n_threads
+from .._kernels._recordio import decode_dense, decode_sparse, fixed_frame, read_fixed_frames
 from .._streaming import Batch
 from ._protobuf import (
     FIELD_OF_DTYPE,
@@ -283,12 +284,13 @@ def _batches(stream, name, batch_size, chunk=None):
     if sys.byteorder != "little":
         yield from _batches_slow(stream, name, batch_size)
         return
-    window = _MappedWindow(stream, chunk) if _MappedWindow.takes(stream) else \
-        _Window(stream, chunk)
+    mapped = _MappedWindow.takes(stream)
+    window = _MappedWindow(stream, chunk) if mapped else _Window(stream, chunk)
     layout = window.first_layout()
     if layout is None:
         yield from _batches_slow(window.rest(), name, batch_size)
         return
+    fixed = _FixedFrames.of(stream, window, layout) if mapped else None
     # The first sparse batch gets room for rows like the first one, later ones for as many
     # nonzeros as the batch before; a batch that needs more grows its arrays.
     number, capacity = 0, min(batch_size * (layout.first_nnz + 1), _MAX_FIRST_NNZ)
@@ -299,6 +301,15 @@ def _batches(stream, name, batch_size, chunk=None):
             rows = _DenseRows(layout, batch_size)
         while rows.rows < batch_size:
             before = rows.rows
+            if fixed is not None:
+                filled = fixed.read_into(rows)
+                number += rows.rows - before
+                if not filled:
+                    # The end of the file, or a record of another size or layout: the
+                    # decoder goes on from there.
+                    window.move_to(fixed.offset)
+                    fixed = None
+                continue
             grown = rows.decode(window)
             number += rows.rows - before
             if rows.rows == batch_size or grown:
@@ -428,6 +439,51 @@ class _MappedWindow(_Window):
     def rest(self):
         self.stream.seek(self.base + self.filled)
         return super().rest()
+
+    def move_to(self, offset: int) -> None:
+        """Map the window from ``offset`` on (the records before it were read another way)."""
+        self._map_from(offset)
+
+
+class _FixedFrames:
+    """A local file whose dense records all have the first one's size and layout, read with
+    ``preadv`` straight into the batch rows (``_kernels/_recordio.pyx: read_fixed_frames``).
+
+    Only the kernel's copy from the page cache touches the values: no mapping to set up and
+    tear down, no second copy out of a buffer. The bytes around each row's values are read
+    into a small scratch buffer and checked, so a record that differs — another size, another
+    label type, a malformed one — stops this path at that record, and the decoder reads on.
+    """
+
+    def __init__(self, stream, head: np.ndarray, payload_end: int, frame_bytes: int):
+        self.fd = stream.fileno()
+        self.head, self.payload_end, self.frame_bytes = head, payload_end, frame_bytes
+        self.offset = 0
+
+    @classmethod
+    def of(cls, stream, window: _Window, layout: _Layout) -> _FixedFrames | None:
+        """The fixed-frame reader for a file whose first frame (at the start of ``window``)
+        qualifies, else None."""
+        if layout.sparse:
+            return None
+        where = fixed_frame(window.bytes(), layout.field, layout.labelled)
+        if where is None:
+            return None
+        values_start, payload_end, frame_bytes = where
+        head = window.bytes()[:values_start].copy()
+        return cls(stream, head, payload_end, frame_bytes)
+
+    def read_into(self, rows: _DenseRows) -> bool:
+        """Fill the rest of the batch; False when stopped short (end of file, or a record
+        that is not of this layout, at ``offset``)."""
+        wanted = rows.X.shape[0] - rows.rows
+        got = read_fixed_frames(self.fd, self.offset, self.head, self.payload_end,
+                                self.frame_bytes, rows.X.view(np.int8)[rows.rows:],
+                                rows.y[rows.rows:] if rows.layout.labelled else rows.y,
+                                rows.layout.labelled, effective_n_threads())
+        rows.rows += got
+        self.offset += got * self.frame_bytes
+        return got == wanted
 
 
 def _batches_slow(stream, name, batch_size, *, offset=0, number=0, n_features=None,
