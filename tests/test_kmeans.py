@@ -23,6 +23,7 @@ from skmk import StreamingKMeans
 from skmk._streaming import Batch
 from skmk.cluster._lloyd import weighted_lloyd
 from skmk.cluster._state import KMeansState
+from skmk.cluster._streaming_kmeans import resolve_center_factor
 
 
 @parametrize_with_checks([StreamingKMeans(random_state=0)])
@@ -51,10 +52,25 @@ def test_recovers_separated_blobs_in_one_pass(blobs):
     km = StreamingKMeans(k=5, mini_batch_size=100, random_state=0).fit(X)
     assert km.cluster_centers_.shape == (5, 8)
     assert _match(km.cluster_centers_, true_centers).max() < 0.05
-    assert km.n_extra_centers_ == 50  # k * center_factor ("auto" = 10)
+    assert km.n_extra_centers_ == 20 and km.center_factor_ == 4  # "auto": 4 up to k=40
     assert km.labels_.dtype == np.int32 and km.labels_.shape == (600,)
     np.testing.assert_array_equal(km.labels_, km.predict(X))
     assert km.inertia_ == pytest.approx(-km.score(X), rel=1e-5)
+
+
+@pytest.mark.parametrize(("k", "expected"), [(2, 4), (40, 4), (41, 5), (60, 6), (91, 10),
+                                              (500, 10)])
+def test_auto_center_factor_grows_with_k_from_4_to_sagemakers_10(k, expected):
+    assert resolve_center_factor("auto", k) == expected
+    assert resolve_center_factor(7, k) == 7
+
+
+def test_refinalized_model_reports_the_streamed_center_factor(blobs):
+    X, _, _ = blobs
+    km = StreamingKMeans(k=5, mini_batch_size=100, random_state=0).fit(X)
+    wider = km.refinalize(10)
+    assert wider.center_factor_ == km.center_factor_ == 4
+    assert wider.n_extra_centers_ == km.n_extra_centers_
 
 
 def test_quality_close_to_lloyd_on_overlapping_data():
@@ -189,7 +205,7 @@ def test_merge_of_two_halves_matches_one_stream(blobs):
         left.update(Batch(X[start:start + 100]))
         right.update(Batch(X[300 + start:400 + start]))
     merged = left.merge(right)
-    assert merged.n_seen == 600 and merged.n_extra == 100
+    assert merged.n_seen == 600 and merged.n_extra == 2 * 5 * 4  # two states of k × "auto"
     km._finalize_state(merged, n_features_in=8)
     assert _match(km.cluster_centers_, true_centers).max() < 0.05
     assert km.n_features_in_ == 8

@@ -38,16 +38,22 @@ from ..remote._deploy_mixin import DeployMixin
 from ._lloyd import weighted_lloyd
 from ._state import KMeansState
 
-#: ``center_factor="auto"``: extra centers per final center (docs/kmeans.md has the table).
-AUTO_CENTER_FACTOR = 10
+#: ``center_factor="auto"``: extra centers per final center, ``ceil(k / 10)`` clipped to these
+#: bounds: 4 up to k=40, SageMaker's 10 from k=91. Measured (docs/kmeans.md has the tables): up
+#: to k=50, 4 extra centers per cluster give the same SSD as 10 at 25–35 % less fit time; at
+#: k=100 on Fashion-MNIST, 10 are 0.13 % better than 4.
+AUTO_CENTER_FACTOR_MIN = 4
+AUTO_CENTER_FACTOR_MAX = 10
 #: ``num_trials="auto"`` when finalizing for another k than the one streamed (no tentative
 #: centers to start from): SageMaker's published logs show 10 local trials.
 AUTO_NUM_TRIALS_COLD = 10
 
 
-def resolve_center_factor(center_factor) -> int:
-    """The extra-center factor for ``center_factor``."""
-    return AUTO_CENTER_FACTOR if center_factor == "auto" else int(center_factor)
+def resolve_center_factor(center_factor, k: int) -> int:
+    """The extra-center factor ``center_factor`` means for ``k`` clusters."""
+    if center_factor != "auto":
+        return int(center_factor)
+    return min(AUTO_CENTER_FACTOR_MAX, max(AUTO_CENTER_FACTOR_MIN, -(-int(k) // 10)))
 
 
 def resolve_num_trials(num_trials, *, warm_start: bool) -> int:
@@ -167,8 +173,10 @@ class StreamingKMeans(
     center_factor = Hyperparameter(
         [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})], default="auto",
         wire_name="extra_center_factor", type_doc="int or 'auto'",
-        doc=f"Extra centers kept while streaming, per final center. 'auto' = "
-            f"{AUTO_CENTER_FACTOR}.")
+        doc=f"Extra centers kept while streaming, per final center. 'auto' = ceil(k / 10) "
+            f"clipped to [{AUTO_CENTER_FACTOR_MIN}, {AUTO_CENTER_FACTOR_MAX}]: "
+            f"{AUTO_CENTER_FACTOR_MIN} up to k=40, {AUTO_CENTER_FACTOR_MAX} (SageMaker's) "
+            "from k=91.")
     eval_metrics = Hyperparameter(
         [ListOf({"msd", "ssd"})], default=("msd",), type_doc="list or tuple of {'msd', 'ssd'}",
         doc="Metrics :meth:`evaluate` reports: 'msd' (mean squared distance to the closest "
@@ -394,7 +402,7 @@ class StreamingKMeans(
 
     def _new_state(self, first_batch: Batch, random_state=None) -> KMeansState:
         """Initialize: an empty state for data shaped like ``first_batch``."""
-        factor = resolve_center_factor(self.center_factor)
+        factor = resolve_center_factor(self.center_factor, self.k)
         dtype = first_batch.X.dtype if first_batch.X.dtype == np.float32 else np.float64
         return KMeansState(
             k=self.k,
@@ -435,7 +443,7 @@ class StreamingKMeans(
             "extra_center_weights_": state.weights.copy() if state.initialized else weights,
             "n_extra_centers_": state.n_extra if state.initialized else points.shape[0],
             "coreset_size_": points.shape[0],
-            "center_factor_": resolve_center_factor(self.center_factor),
+            "center_factor_": resolve_center_factor(self.center_factor, state.k),
             "num_trials_": n_trials,
             "coreset_loss_": result.loss + state.within_scatter(),
             "streaming_state_": state,
