@@ -484,6 +484,44 @@ def test_kept_coordinates_label_the_streamed_rows_exactly(monkeypatch, float_dty
     np.testing.assert_array_equal(labels, expected_labels[:400])
 
 
+def test_coreset_coordinates_are_kept_and_only_changed_cells_projected(monkeypatch,
+                                                                       float_dtype):
+    """The coreset cells' low-rank coordinates are those of their current means; a cell is
+    projected again only after its mean changed, and a pickled state recomputes them."""
+    import skmk._bounded_search as search_module
+
+    X = _low_rank_rows(float_dtype)
+    state = KMeansState(40, 240, 160, float_dtype, "random", 0, np.random.RandomState(0))
+    for start in range(0, 2000, 500):  # each of the first four batches refreshes
+        state.update(Batch(X[start:start + 500]))
+    bound = state.bound_for(40)
+    projected = []
+    project = search_module.low_rank_coordinates
+    monkeypatch.setattr(search_module, "low_rank_coordinates",
+                        lambda rows, *a, **kw: projected.append(len(rows)) or project(rows, *a,
+                                                                                      **kw))
+
+    def check(coordinates):
+        points, _ = state.coreset()
+        low, centered_sq = project(points, *[getattr(bound, name) for name in
+                                             ("components", "mean", "inflation")])
+        np.testing.assert_allclose(coordinates[0], low, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(coordinates[1], centered_sq, rtol=1e-4)
+
+    check(state.coreset_coordinates(bound))
+    assert projected == []  # the last refresh projected every cell already
+    cells_before = state._cells.weights[: state._cells.n].copy()
+    state.update(Batch(X[2000:2500]))  # the fifth does not
+    projected.clear()
+    check(state.coreset_coordinates(bound))
+    after = state._cells.weights[: state._cells.n]
+    changed = (after[: cells_before.size] != cells_before).sum() + after.size - cells_before.size
+    assert 0 < sum(projected) == changed < after.size
+    copy = pickle.loads(pickle.dumps(state))
+    assert copy._cells._low is None
+    assert copy.coreset_coordinates(copy.bound_for(40))[0].shape == (after.size, 33)
+
+
 @pytest.mark.parametrize("epochs", [1, 2])
 def test_labels_of_a_bounded_fit_are_the_nearest_centers(float_dtype, epochs):
     """labels_ and inertia_ of a fit whose last epoch kept its rows' coordinates are those of

@@ -53,6 +53,7 @@ def weighted_lloyd(
     random_state: np.random.RandomState,
     warm_start: np.ndarray | None = None,
     bound: LowRankBound | None = None,
+    coordinates: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LloydResult:
     """Cluster weighted points into k centers; keep the best of ``n_trials`` seeded trials.
 
@@ -75,11 +76,13 @@ def weighted_lloyd(
         seeding; it competes with the seeded trials on loss like any other.
     bound : LowRankBound, default=None
         When given, each assignment is the exact bounded search (``assigner``).
+    coordinates : tuple of ndarray, default=None
+        The points' ``bound.coordinates``, if already known.
     """
     if k > points.shape[0]:
         return _too_few_points(points, weights, k)
     point_weights = np.ascontiguousarray(weights, dtype=points.dtype)
-    assign = assigner(points, bound)
+    assign = assigner(points, bound, coordinates)
     best = None
     losses = []
     starts = [None] * n_trials
@@ -109,13 +112,14 @@ def _seed(points, weights, k, init_method, random_state, gram=None) -> np.ndarra
     return points[rows].copy()
 
 
-def assigner(points: np.ndarray, bound: LowRankBound | None):
+def assigner(points: np.ndarray, bound: LowRankBound | None, coordinates=None):
     """``assign(centers) -> (labels, sq_distances)`` for the fixed ``points``: the exact
     low-rank bounded search when a bound is given (it pays with many centers in high
-    dimension, see ``skmk/cluster/_state.py``), else the GEMM assignment kernel."""
+    dimension, see ``skmk/cluster/_state.py``; ``coordinates`` are the points' under it, if
+    known), else the GEMM assignment kernel."""
     if bound is None:
         return lambda centers: nearest_centers(points, centers)
-    return NearestCenter(points, bound)
+    return NearestCenter(points, bound, coordinates)
 
 
 def lloyd_trial(points, weights, centers, max_iter, tol, assign=None, *, final_loss=True):

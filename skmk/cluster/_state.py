@@ -336,9 +336,10 @@ class KMeansState(StreamingState):
         points, weights = self._cells.points()
         if self.tentative is None or points.shape[0] < self.k:
             return
+        bound = self.bound_for(self.k)
         self.tentative = lloyd_trial(points, weights.astype(self.dtype), self.tentative,
                                      TENTATIVE_REFRESH_ITER, 1e-4,
-                                     assigner(points, self.bound_for(self.k)),
+                                     assigner(points, bound, self._cells.coordinates(bound)),
                                      final_loss=False)[0]
 
     def _reseed_starved(self, X, weight, sq_distances) -> None:
@@ -426,6 +427,11 @@ class KMeansState(StreamingState):
             weights = np.concatenate([weights, row_weights])
         return np.ascontiguousarray(points), weights
 
+    def coreset_coordinates(self, bound: LowRankBound | None) -> tuple | None:
+        """The low-rank coordinates of ``coreset()``'s points under ``bound`` (the state's), or
+        None without a bound or while rows are pending (see ``_Cells.coordinates``)."""
+        return None if self._pending else self._cells.coordinates(bound)
+
     def within_scatter(self) -> float:
         """Weighted SSD of the absorbed rows to the means of their cells."""
         return self._cells.scatter()
@@ -461,6 +467,9 @@ class _Cells:
     their weighted sum of squared norms — enough for the cell's scatter
     ``sum w |x|^2 - W |mean|^2``. Storage grows geometrically, so adding a batch's cells is
     amortized O(cells in the batch).
+
+    With a low-rank bound, the cells' coordinates under it are kept too, for the Lloyd's
+    iterations that cluster the cells (``coordinates``).
     """
 
     def __init__(self, n_features: int, dtype=np.float64, capacity: int = 1024):
@@ -470,13 +479,45 @@ class _Cells:
         self.means = np.zeros((capacity, n_features), dtype=dtype)
         self.weights = np.zeros(capacity)
         self.sq_norms = np.zeros(capacity)
+        self._drop_coordinates()
+
+    def _drop_coordinates(self) -> None:
+        self._bound = None
+        self._low = self._centered_sq = self._stale = None
 
     def __getstate__(self):
-        # Pickle the used cells only, not the spare capacity.
+        # Pickle the used cells only, not the spare capacity nor the coordinates (recomputed
+        # on demand: a copy's bound is another object).
         state = dict(self.__dict__)
         for name in ("means", "weights", "sq_norms"):
             state[name] = state[name][: self.n].copy()
+        state.update(_bound=None, _low=None, _centered_sq=None, _stale=None)
         return state
+
+    def coordinates(self, bound: LowRankBound | None) -> tuple | None:
+        """``bound.coordinates`` of ``points()``, or None without a bound.
+
+        Only cells whose means changed since they were last projected are projected again:
+        between two refreshes of the tentative centers about half of the cells take rows (on
+        Fashion-MNIST at k=100), and the finalize right after a refresh projects none.
+        """
+        if bound is None:
+            return None
+        if self._bound is not bound:
+            self._bound = bound
+            width = bound.components.shape[0] + 1
+            self._low = np.empty((self.weights.size, width), dtype=self.means.dtype)
+            self._centered_sq = np.empty(self.weights.size, dtype=self.means.dtype)
+            self._stale = np.ones(self.weights.size, dtype=bool)
+        stale = np.flatnonzero(self._stale[: self.n])
+        if stale.size:
+            self._low[stale], self._centered_sq[stale] = bound.coordinates(self.means[stale])
+            self._stale[stale] = False
+        weights = self.weights[: self.n]
+        if weights.size and weights.min() > 0:
+            return self._low[: self.n], self._centered_sq[: self.n]
+        filled = np.flatnonzero(weights > 0)
+        return self._low[filled], self._centered_sq[filled]
 
     def add(self, keys, sums, weights, sq_norms) -> None:
         """Add rows summarised per cell: float64 ``sums`` of ``w x``, ``weights``, ``sq_norms``.
@@ -509,6 +550,8 @@ class _Cells:
         """Book the new weights and squared norms of cells whose means were just updated."""
         self.weights[slots] = totals
         self.sq_norms[slots] += sq_norms
+        if self._stale is not None:
+            self._stale[slots] = True
 
     def _grow(self, size: int) -> None:
         capacity = self.weights.size
@@ -519,6 +562,7 @@ class _Cells:
                                                           dtype=self.means.dtype)])
         self.weights = np.concatenate([self.weights, np.zeros(extra)])
         self.sq_norms = np.concatenate([self.sq_norms, np.zeros(extra)])
+        self._drop_coordinates()  # rare (capacity is generous): all are projected again
 
     def scale(self, factor: float) -> None:
         """Decay: every cell's weight shrinks by ``factor`` (means do not move)."""

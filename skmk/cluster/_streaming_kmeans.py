@@ -431,10 +431,12 @@ class StreamingKMeans(
             raise ValueError("no row with positive weight was seen: nothing to cluster")
         warm_start = state.tentative if state.k == self.k else None
         n_trials = resolve_num_trials(self.num_trials, warm_start=warm_start is not None)
+        bound = state.bound_for(self.k)
         result = weighted_lloyd(
             points, weights, self.k, init_method=self.local_init_method,
             max_iter=self.max_iterations, tol=self.tol, n_trials=n_trials,
-            random_state=random_state, warm_start=warm_start, bound=state.bound_for(self.k),
+            random_state=random_state, warm_start=warm_start, bound=bound,
+            coordinates=state.coreset_coordinates(bound),
         )
         return {
             "cluster_centers_": result.centers,
