@@ -8,7 +8,6 @@ per thread whatever n_samples is.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
 
 from ._blas cimport dot, gemm_abt
@@ -19,17 +18,26 @@ cdef extern from "_omp_compat.h":
     int skmk_openmp_enabled() nogil
 
 cdef extern from "_argmin.h":
-    int skmk_argmin_sum_float(const float *a, const float *b, int n, float *best) nogil
-    int skmk_argmin_sum_double(const double *a, const double *b, int n, double *best) nogil
+    void skmk_select_rows_float(float *dots, int n_rows, int n_centers, const float *norms,
+                                int n_nearest, int *labels, float *sq, int *top, float *top_sq,
+                                int *second, float *second_sq) nogil
+    void skmk_select_rows_double(double *dots, int n_rows, int n_centers, const double *norms,
+                                 int n_nearest, int *labels, double *sq, int *top,
+                                 double *top_sq, int *second, double *second_sq) nogil
 
 
-cdef inline int argmin_sum(const floating *a, const floating *b, int n,
-                           floating *best) noexcept nogil:
-    """argmin_j (a[j] + b[j]); ties to the lowest index."""
+cdef inline void select_rows(floating *dots, int n_rows, int n_centers, const floating *norms,
+                             int n_nearest, int *labels, floating *sq, int *top,
+                             floating *top_sq, int *second, floating *second_sq) noexcept nogil:
+    """Per row of a chunk: the nearest of the first ``n_nearest`` centers (argmin of
+    norms + dots, ties to the lowest index) and, when ``top`` is not NULL, the two nearest of
+    the others (``_argmin.h``)."""
     if floating is float:
-        return skmk_argmin_sum_float(a, b, n, best)
+        skmk_select_rows_float(dots, n_rows, n_centers, norms, n_nearest, labels, sq, top,
+                               top_sq, second, second_sq)
     else:
-        return skmk_argmin_sum_double(a, b, n, best)
+        skmk_select_rows_double(dots, n_rows, n_centers, norms, n_nearest, labels, sq, top,
+                                top_sq, second, second_sq)
 
 
 def omp_max_threads():
@@ -84,7 +92,6 @@ def assign_dense(
         int chunk, start, n_rows, i, row
         floating x_sq
         floating *dots
-        floating *row_dots
 
     if n_samples == 0:
         return
@@ -100,21 +107,18 @@ def assign_dense(
             n_rows = min(chunk_size, n_samples - start)
             gemm_abt(n_rows, n_centers, n_features, <floating> -2.0, &X[start, 0],
                      &centers[0, 0], <floating> 0.0, dots)
+            # Results go straight to the rows' own output slots, which no other thread touches.
+            select_rows(dots, n_rows, n_centers, &centers_sq_norms[0], n_nearest,
+                        &labels[start] if want_nearest else NULL,
+                        &sq_distances[start] if want_nearest else NULL,
+                        &top_labels[start] if want_top_two else NULL,
+                        &top_sq_distances[start] if want_top_two else NULL,
+                        &second_labels[start] if want_top_two else NULL,
+                        &second_sq_distances[start] if want_top_two else NULL)
+            if not row_norms:
+                continue
             for i in range(n_rows):
                 row = start + i
-                row_dots = &dots[i * n_centers]
-                # Results go straight to the row's own output slots: slots no other thread
-                # touches (a local variable passed by address would be shared by the threads).
-                if want_nearest:
-                    labels[row] = argmin_sum(&centers_sq_norms[0], row_dots, n_nearest,
-                                             &sq_distances[row])
-                if want_top_two:
-                    _top_two_of_row(&row_dots[n_nearest], &centers_sq_norms[n_nearest],
-                                    n_centers - n_nearest, &top_labels[row],
-                                    &top_sq_distances[row], &second_labels[row],
-                                    &second_sq_distances[row])
-                if not row_norms:
-                    continue
                 x_sq = dot(n_features, &X[row, 0], &X[row, 0])
                 if keep_norms:
                     rows_sq_norms[row] = x_sq
@@ -125,22 +129,3 @@ def assign_dense(
                     second_sq_distances[row] = max(x_sq + second_sq_distances[row],
                                                    <floating> 0.0)
         free(dots)
-
-
-cdef inline void _top_two_of_row(
-    floating *dots, const floating *norms, int n, int *a, floating *best,
-    int *b, floating *runner,
-) noexcept nogil:
-    """Two smallest norms[j] + dots[j] (n >= 2), ties to the lower index; results written
-    through the pointers, which point at the row's own output slots (never shared between
-    threads).
-
-    Two passes of the vectorized argmin, the winner masked out for the second, run about as
-    fast as the single pass of argmin and beat a one-pass scan that keeps two running minima
-    (its compare-and-shift chain does not vectorize)."""
-    cdef floating kept
-    a[0] = argmin_sum(norms, dots, n, best)
-    kept = dots[a[0]]
-    dots[a[0]] = INFINITY
-    b[0] = argmin_sum(norms, dots, n, runner)
-    dots[a[0]] = kept
