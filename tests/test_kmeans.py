@@ -58,8 +58,8 @@ def test_recovers_separated_blobs_in_one_pass(blobs):
     assert km.inertia_ == pytest.approx(-km.score(X), rel=1e-5)
 
 
-@pytest.mark.parametrize(("k", "expected"), [(2, 4), (40, 4), (41, 5), (60, 6), (91, 10),
-                                              (500, 10)])
+@pytest.mark.parametrize(("k", "expected"), [(2, 4), (80, 4), (81, 5), (100, 5), (140, 7),
+                                              (181, 10), (500, 10)])
 def test_auto_center_factor_grows_with_k_from_4_to_sagemakers_10(k, expected):
     assert resolve_center_factor("auto", k) == expected
     assert resolve_center_factor(7, k) == 7
