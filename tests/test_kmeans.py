@@ -484,6 +484,19 @@ def test_kept_coordinates_label_the_streamed_rows_exactly(monkeypatch, float_dty
     np.testing.assert_array_equal(labels, expected_labels[:400])
 
 
+def test_cells_of_rows_group_the_rows_as_unique_and_a_stable_sort_do(rng):
+    from skmk.cluster._state import _cells_of_rows
+
+    keys = rng.integers(0, 50, 400) * 1000 + rng.integers(0, 3, 400)
+    local_keys, cell_of_row, (order, row_bounds) = _cells_of_rows(keys)
+    expected_keys, expected_cells = np.unique(keys, return_inverse=True)
+    np.testing.assert_array_equal(local_keys, expected_keys)
+    np.testing.assert_array_equal(cell_of_row, expected_cells)
+    np.testing.assert_array_equal(order, np.argsort(expected_cells, kind="stable"))
+    np.testing.assert_array_equal(row_bounds, np.searchsorted(expected_cells[order],
+                                                              np.arange(local_keys.size + 1)))
+
+
 def test_coreset_coordinates_are_kept_and_only_changed_cells_projected(monkeypatch,
                                                                        float_dtype):
     """The coreset cells' low-rank coordinates are those of their current means; a cell is

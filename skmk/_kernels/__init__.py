@@ -428,6 +428,7 @@ def absorb_into_means(
     center_totals: np.ndarray,
     centers: np.ndarray,
     *,
+    rows_by_cell: tuple[np.ndarray, np.ndarray] | None = None,
     n_threads: int | None = None,
 ) -> None:
     """Fold dense rows into the running means of their cells and of the cells' centers, in
@@ -453,10 +454,16 @@ def absorb_into_means(
     center_old_weights, center_totals : ndarray of shape (n_hit,), float64
     centers : ndarray of shape (n_centers, n_features), X's dtype, C-contiguous
         Updated in place.
+    rows_by_cell : tuple of ndarray, default=None
+        ``(order, row_bounds)``: the rows grouped by cell, each cell's in row order (cell c
+        has rows ``order[row_bounds[c]:row_bounds[c + 1]]``), if the caller has them already.
     """
-    cell_of_row = np.asarray(cell_of_row)
-    order = np.argsort(cell_of_row, kind="stable")  # each cell's rows together, in row order
-    row_bounds = np.searchsorted(cell_of_row[order], np.arange(cell_slots.shape[0] + 1))
+    if rows_by_cell is None:
+        cell_of_row = np.asarray(cell_of_row)
+        order = np.argsort(cell_of_row, kind="stable")  # each cell's rows together, in order
+        row_bounds = np.searchsorted(cell_of_row[order], np.arange(cell_slots.shape[0] + 1))
+    else:
+        order, row_bounds = rows_by_cell
     # Each row is read once, and each touched cell and center mean read and written.
     n_threads = _threads_for((X.shape[0] + 2 * cell_slots.shape[0]) * X.shape[1] * 4, n_threads)
 

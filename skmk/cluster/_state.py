@@ -199,8 +199,8 @@ class KMeansState(StreamingState):
 
         # The batch's (extra center, tentative sub-cell) cells. Local keys are sorted by extra
         # center, so each center's cells are consecutive.
-        local_keys, cell_of_row = np.unique(groups.astype(np.int64) * n_sub + clusters,
-                                            return_inverse=True)
+        local_keys, cell_of_row, rows_by_cell = _cells_of_rows(
+            groups.astype(np.int64) * n_sub + clusters)
         n_cells = local_keys.size
         weight64 = weight.astype(np.float64)
         cell_weights = np.bincount(cell_of_row, weights=weight64, minlength=n_cells)
@@ -227,7 +227,8 @@ class KMeansState(StreamingState):
             merge_into_means(cells.means, slots, cell_old, cell_sums, cell_total)
         else:
             absorb_into_means(X, weight, cell_of_row, slots, cell_old, cell_total, cells.means,
-                              hit, cell_bounds, old_weight, total, self.centers)
+                              hit, cell_bounds, old_weight, total, self.centers,
+                              rows_by_cell=rows_by_cell)
         self.weights[hit] = total
         cells.record(slots, cell_total, cell_sq)
         self.n_seen += batch.n_rows
@@ -593,6 +594,28 @@ class _Cells:
                 merged.add(cells.keys + shift, cells.means[slots] * weights[:, None], weights,
                            cells.sq_norms[slots])
         return merged
+
+
+def _cells_of_rows(keys: np.ndarray):
+    """The distinct keys of a batch's rows and how the rows fall into them, from one sort.
+
+    Returns
+    -------
+    local_keys : ndarray of shape (n_cells,), sorted
+    cell_of_row : ndarray of shape (n_rows,), each row's index into ``local_keys``
+    rows_by_cell : tuple of ndarray
+        ``(order, row_bounds)``: cell c's rows are ``order[row_bounds[c]:row_bounds[c + 1]]``,
+        in row order (the sort is stable) — what ``absorb_into_means`` walks.
+    """
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    first = np.empty(keys.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    cell_of_row = np.empty(keys.size, dtype=np.intp)
+    cell_of_row[order] = np.cumsum(first) - 1
+    return sorted_keys[starts], cell_of_row, (order, np.append(starts, keys.size))
 
 
 def _dense(X) -> np.ndarray:
