@@ -53,6 +53,18 @@ def test_ties_go_to_the_lowest_index(float_dtype):
     np.testing.assert_array_equal(labels, [0, 0, 0])
 
 
+@pytest.mark.parametrize("n_centers", [1, 2, 15, 16, 17, 31, 32, 33, 64, 65, 200])
+def test_nearest_breaks_ties_to_the_lowest_index_across_the_lanes(float_dtype, n_centers, rng):
+    """Small integer coordinates make many distances tie exactly; the nearest is the lowest
+    index among them wherever the ties fall among the vector lanes of the argmin."""
+    X = rng.integers(-3, 4, (400, 5)).astype(float_dtype)
+    C = rng.integers(-3, 4, (n_centers, 5)).astype(float_dtype)
+    sq = ((X[:, None, :].astype(np.float64) - C[None]) ** 2).sum(axis=2)
+    labels, sq_distances = nearest_centers(X, C)
+    np.testing.assert_array_equal(labels, sq.argmin(axis=1))
+    np.testing.assert_array_equal(sq_distances, sq.min(axis=1))
+
+
 @pytest.mark.parametrize("n_threads", [1, 2, None])
 def test_same_answer_for_any_thread_count_and_chunk_size(n_threads, rng):
     X = rng.standard_normal((2000, 32)).astype(np.float32)
