@@ -13,9 +13,9 @@
 #define SKMK_LANES 16
 
 /* On x86-64 with GCC the row selection is compiled twice, for x86-64-v3 (AVX2) and the
- * baseline, and the loader picks the one the CPU runs (as in _bounded.h): the baseline's SSE2
- * has no blend, and its compare-and-select took the GEMM assignment of 64-dimensional rows to
- * twice the GEMM's time (1,000,000 rows against 600 centers: 834 ms, 697 with AVX2). */
+ * baseline, and the loader picks the one the CPU runs (as in _bounded.h). With the argmin in
+ * vector registers (below) an epoch of 1,000,000 rows in 64 dimensions against 600 centers
+ * takes 0.83 s; with the selection as the compiler first vectorized it, 1.08 s. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define SKMK_ARGMIN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
