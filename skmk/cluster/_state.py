@@ -109,6 +109,10 @@ class KMeansState(StreamingState):
         Re-seeding events so far.
     """
 
+    #: See ``keep_row_coordinates``; a class-level default, so that states pickled before it
+    #: existed still load.
+    _kept_rows = None
+
     def __init__(self, k, n_extra, n_features, dtype, init_method, half_life, random_state):
         self.k = int(k)
         self.n_extra = int(n_extra)
@@ -473,6 +477,10 @@ class _Cells:
     iterations that cluster the cells (``coordinates``).
     """
 
+    # Class-level defaults, so that cells pickled before the coordinates existed still load.
+    _coordinates_bound = None
+    _low = _centered_sq = _stale = None
+
     def __init__(self, n_features: int, dtype=np.float64, capacity: int = 1024):
         self.keys = np.empty(0, dtype=np.int64)  # sorted
         self._slot_of_key = np.empty(0, dtype=np.int64)
@@ -483,7 +491,7 @@ class _Cells:
         self._drop_coordinates()
 
     def _drop_coordinates(self) -> None:
-        self._bound = None
+        self._coordinates_bound = None
         self._low = self._centered_sq = self._stale = None
 
     def __getstate__(self):
@@ -492,7 +500,7 @@ class _Cells:
         state = dict(self.__dict__)
         for name in ("means", "weights", "sq_norms"):
             state[name] = state[name][: self.n].copy()
-        state.update(_bound=None, _low=None, _centered_sq=None, _stale=None)
+        state.update(_coordinates_bound=None, _low=None, _centered_sq=None, _stale=None)
         return state
 
     def coordinates(self, bound: LowRankBound | None) -> tuple | None:
@@ -504,8 +512,8 @@ class _Cells:
         """
         if bound is None:
             return None
-        if self._bound is not bound:
-            self._bound = bound
+        if self._coordinates_bound is not bound:
+            self._coordinates_bound = bound
             width = bound.components.shape[0] + 1
             self._low = np.empty((self.weights.size, width), dtype=self.means.dtype)
             self._centered_sq = np.empty(self.weights.size, dtype=self.means.dtype)
