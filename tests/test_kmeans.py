@@ -535,6 +535,20 @@ def test_coreset_coordinates_are_kept_and_only_changed_cells_projected(monkeypat
     assert copy.coreset_coordinates(copy.bound_for(40))[0].shape == (after.size, 33)
 
 
+def test_a_state_pickled_before_the_kept_coordinates_streams_on():
+    """A fitted state whose pickle predates the kept row coordinates and the cells' cached
+    coordinates (neither attribute in it) loads and takes more data."""
+    X = _low_rank_rows(np.float32)
+    model = StreamingKMeans(k=40, center_factor=6, mini_batch_size=500, random_state=0).fit(X)
+    state = model.streaming_state_
+    del state._kept_rows
+    for name in ("_coordinates_bound", "_low", "_centered_sq", "_stale"):
+        del state._cells.__dict__[name]
+    model.streaming_state_ = pickle.loads(pickle.dumps(state))
+    model.partial_fit(X[:500])
+    assert model.cluster_centers_.shape == (40, 160)
+
+
 @pytest.mark.parametrize("epochs", [1, 2])
 def test_labels_of_a_bounded_fit_are_the_nearest_centers(float_dtype, epochs):
     """labels_ and inertia_ of a fit whose last epoch kept its rows' coordinates are those of
