@@ -273,6 +273,22 @@ cdef inline void _set_center(
 
 
 
+cdef inline void _fold_into_mean(floating *mean, const double *sums, double old_weight,
+                                 double total, Py_ssize_t n_features) noexcept nogil:
+    """mean <- (old_weight * mean + sums) / total in double precision; left as is when total
+    is 0 (only rows of weight 0 reached it). The division is by two factors taken once,
+    (old_weight / total) and (1 / total): a division per element held the update to the
+    divider's throughput."""
+    cdef Py_ssize_t f
+    cdef double keep, scale
+    if not total > 0:
+        return
+    keep = old_weight / total
+    scale = 1.0 / total
+    for f in range(n_features):
+        mean[f] = <floating> (keep * mean[f] + scale * sums[f])
+
+
 def absorb_dense(
     const floating[:, ::1] X,               # IN  (n_samples, n_features)
     const floating[::1] sample_weight,      # IN  (n_samples,)
@@ -298,14 +314,12 @@ def absorb_dense(
     never exist as an array (they would be thousands of rows of float64 written and read twice
     per batch). Rows are added in the order given and cells in order, so the result does not
     depend on the thread count. A mean whose total is 0 (only rows of weight 0) is left as is.
-    The division is by two factors per mean, (old_weight / total) and (1 / total), taken once:
-    a division per element held the whole update to the divider's throughput.
     """
     cdef:
         Py_ssize_t n_hit = center_slots.shape[0]
         Py_ssize_t n_features = X.shape[1]
-        Py_ssize_t h, c, r, i, f, slot
-        double w, total, keep, scale
+        Py_ssize_t h, c, r, i, f
+        double w
         double *cell_sum
         double *center_sum
 
@@ -325,24 +339,12 @@ def absorb_dense(
                     w = sample_weight[i]
                     for f in range(n_features):
                         cell_sum[f] += w * X[i, f]
-                slot = cell_slots[c]
-                total = cell_totals[c]
-                if total > 0:
-                    keep = cell_old_weights[c] / total
-                    scale = 1.0 / total
-                    for f in range(n_features):
-                        cell_means[slot, f] = <floating> (keep * cell_means[slot, f]
-                                                          + scale * cell_sum[f])
+                _fold_into_mean(&cell_means[cell_slots[c], 0], cell_sum, cell_old_weights[c],
+                                cell_totals[c], n_features)
                 for f in range(n_features):
                     center_sum[f] = center_sum[f] + cell_sum[f]
-            slot = center_slots[h]
-            total = center_totals[h]
-            if total > 0:
-                keep = center_old_weights[h] / total
-                scale = 1.0 / total
-                for f in range(n_features):
-                    centers[slot, f] = <floating> (keep * centers[slot, f]
-                                                   + scale * center_sum[f])
+            _fold_into_mean(&centers[center_slots[h], 0], center_sum, center_old_weights[h],
+                            center_totals[h], n_features)
         free(cell_sum)
         free(center_sum)
 

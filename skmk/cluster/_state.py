@@ -522,10 +522,7 @@ class _Cells:
         if stale.size:
             self._low[stale], self._centered_sq[stale] = bound.coordinates(self.means[stale])
             self._stale[stale] = False
-        weights = self.weights[: self.n]
-        if weights.size and weights.min() > 0:
-            return self._low[: self.n], self._centered_sq[: self.n]
-        filled = np.flatnonzero(weights > 0)
+        filled = self._filled()
         return self._low[filled], self._centered_sq[filled]
 
     def add(self, keys, sums, weights, sq_norms) -> None:
@@ -578,17 +575,22 @@ class _Cells:
         self.weights[: self.n] *= factor
         self.sq_norms[: self.n] *= factor
 
-    def points(self) -> tuple[np.ndarray, np.ndarray]:
-        """Means and weights of the non-empty cells (views when every cell has weight)."""
+    def _filled(self) -> slice | np.ndarray:
+        """The non-empty cells: a slice when every cell has weight (indexing gives views),
+        else their indices."""
         weights = self.weights[: self.n]
         if weights.size and weights.min() > 0:
-            return self.means[: self.n], weights
-        filled = np.flatnonzero(weights > 0)
-        return np.ascontiguousarray(self.means[filled]), weights[filled]
+            return slice(0, self.n)
+        return np.flatnonzero(weights > 0)
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Means and weights of the non-empty cells (views when every cell has weight)."""
+        filled = self._filled()
+        return np.ascontiguousarray(self.means[filled]), self.weights[filled]
 
     def scatter(self) -> float:
         means, weights = self.points()
-        sq_norms = self.sq_norms[: self.n][self.weights[: self.n] > 0]
+        sq_norms = self.sq_norms[self._filled()]
         mean_sq = np.einsum("ij,ij->i", means, means, dtype=np.float64)
         return float(np.maximum(sq_norms - weights * mean_sq, 0.0).sum())
 

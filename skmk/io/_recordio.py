@@ -415,10 +415,11 @@ class _MappedWindow(_Window):
     def __init__(self, stream, chunk: int):
         self.stream, self.chunk = stream, chunk
         self.size = os.fstat(stream.fileno()).st_size
-        self._map_from(0)
+        self.move_to(0)
 
-    def _map_from(self, offset: int) -> None:
-        """Map from the page holding ``offset`` to ``chunk`` bytes past it; ``pos`` = offset."""
+    def move_to(self, offset: int) -> None:
+        """Map from the page holding ``offset`` to ``chunk`` bytes past it; ``pos`` = offset
+        (records before it may have been read another way: ``_FixedFrames``)."""
         self.base = offset - offset % mmap.ALLOCATIONGRANULARITY
         self.filled = min(offset + self.chunk, self.size) - self.base
         self.pos = offset - self.base
@@ -433,16 +434,12 @@ class _MappedWindow(_Window):
             return False
         if self.filled - self.pos >= self.chunk:  # one record larger than the window
             self.chunk *= 2
-        self._map_from(self.base + self.pos)
+        self.move_to(self.base + self.pos)
         return True
 
     def rest(self):
         self.stream.seek(self.base + self.filled)
         return super().rest()
-
-    def move_to(self, offset: int) -> None:
-        """Map the window from ``offset`` on (the records before it were read another way)."""
-        self._map_from(offset)
 
 
 class _FixedFrames:
@@ -670,4 +667,3 @@ def to_bytes(X, y=None) -> bytes:
     buffer = io.BytesIO()
     write_recordio(buffer, X, y)
     return buffer.getvalue()
-
